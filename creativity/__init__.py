@@ -1,0 +1,1 @@
+"""The combinatorial-creativity task: graph, prompts, tokenizer, corpus, scoring."""
