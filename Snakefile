@@ -1,11 +1,24 @@
-# Creativity scaling-law pipeline: task -> train -> sample -> score -> aggregate -> fit -> plot -> report.
+# Creativity scaling-law pipeline:
+#   task -> train -> sample -> score -> aggregate -> fit -> plot -> report
 configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/task.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/plot.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         rules.build_task.output,
+        rules.aggregate.output,
+        rules.fit.output,
+        FIGURE_FILES,

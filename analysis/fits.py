@@ -30,7 +30,8 @@ Kinds and their parameters:
                          creativity and validity (level-0 rows), and per arch for val_loss.
                          Needs >= 2 budgets: within one budget the spread of measured FLOPs is
                          shape noise, not a compute axis.
-    saturating_power_law val_loss = E + A · flops^(-b) per arch (parameters E, A, b).
+    saturating_power_law val_loss = E + A · flops^(-b) per arch (parameters E, A, b), fitted
+                         to the lowest-loss run of each budget; needs >= 4 budgets.
     isoflop_optimum      per (arch, budget, metric, axis): optimum, edge_distance,
                          metric_at_optimum. Metrics: val_loss (minimised) and creativity
                          (maximised) at the architecture's default decoding.
@@ -87,12 +88,12 @@ def _n_excluded(runs: pd.DataFrame, **match) -> int:
     return int(bad.sum())
 
 
-def _power_law_rows(x, y, n_boot, seed, n_budgets, **labels) -> list[dict]:
-    fit = powerlaw.fit_power_law(x, y)
+def _power_law_rows(xs, ys, n_boot, seed, n_budgets, **labels) -> list[dict]:
+    fit = powerlaw.fit_power_law(xs, ys)
     if n_budgets < 2:
         fit = powerlaw.PowerLawFit.unidentified(fit.n_points, fit.n_dropped, f"{n_budgets} budget(s): compute exponent needs >= 2")
     if np.isfinite(fit.exponent):
-        boot_b, boot_a = powerlaw.bootstrap_power_law(x, y, n_boot, seed)
+        boot_b, boot_a = powerlaw.bootstrap_power_law(xs, ys, n_boot, seed)
     else:
         boot_b = boot_a = powerlaw.BootstrapCI(np.nan, np.nan, 0, seed)
     common = labels | {"kind": "power_law", "ci_method": "bootstrap_percentile", "n": fit.n_points,
@@ -112,7 +113,11 @@ def _compute_scaling(runs, ok, level0, n_boot, seed) -> list[dict]:
         n_budgets = arch_runs["budget"].nunique()
         rows += _power_law_rows(arch_runs["flops_measured"], arch_runs["val_loss"], n_boot, seed, n_budgets,
                                 arch=arch, metric="val_loss", x="flops_measured", n_excluded_diverged=excluded)
-        sat = powerlaw.fit_saturating_power_law(arch_runs["flops_measured"], arch_runs["val_loss"])
+        # The loss floor is a property of the best model at each compute, so the
+        # saturating form is fitted to the compute frontier: one run per budget.
+        fitted = arch_runs.dropna(subset=["val_loss"])
+        frontier = fitted.loc[fitted.groupby("budget")["val_loss"].idxmin()]
+        sat = powerlaw.fit_saturating_power_law(frontier["flops_measured"], frontier["val_loss"])
         for name in ("E", "A", "b"):
             rows.append(_row(kind="saturating_power_law", arch=arch, metric="val_loss", x="flops_measured",
                              parameter=name, estimate=getattr(sat, name), ci_low=sat.ci[name][0],

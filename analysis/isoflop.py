@@ -70,10 +70,13 @@ def fit_isoflop(shape, metric, maximize: bool) -> IsoFlopOptimum:
                               best_grid, "best_grid_point", len(grid), len(y),
                               f"{len(grid)} distinct shape(s): parabola needs 3")
     c2, c1, c0 = np.polyfit(u, y, 2)
-    opens_right_way = c2 < 0 if maximize else c2 > 0
+    # Curvature below rounding noise (e.g. a constant metric, such as all-zero
+    # creativity) is flat, whatever the sign polyfit happens to return.
+    flat = abs(c2) * np.ptp(u) ** 2 <= 1e-9 * np.ptp(y)
+    opens_right_way = not flat and (c2 < 0 if maximize else c2 > 0)
     if not opens_right_way:
         return IsoFlopOptimum(np.nan, np.nan, np.nan, np.nan, best_grid, "no_interior_optimum", len(grid), len(y),
-                              f"parabola opens {'upward' if c2 > 0 else 'flat/downward'} (c2={c2:.3g}); "
+                              f"parabola {'is flat' if flat else 'opens ' + ('upward' if c2 > 0 else 'downward')} (c2={c2:.3g}); "
                               f"best grid point {best_grid:.4g}")
     u_star = -c1 / (2 * c2)
     return IsoFlopOptimum(float(np.exp(u_star)), float(u_star), _edge_distance(u_star, grid),

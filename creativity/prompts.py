@@ -46,12 +46,9 @@ class TaskTooHardError(ValueError):
     """The graph cannot supply the requested prompts (too sparse, too few labels)."""
 
 
-def sample_walk(graph: ConceptGraph, hops: int, allow_revisits: bool, rng: np.random.Generator):
-    """A random walk of exactly `hops` hops ending away from its start, or None."""
-    candidates = [i for i in range(graph.num_nodes) if graph.neighbours[i]]
-    if not candidates:
-        return None
-    node = candidates[rng.integers(len(candidates))]
+def sample_walk(graph: ConceptGraph, starts: np.ndarray, hops: int, allow_revisits: bool, rng: np.random.Generator):
+    """A random walk of exactly `hops` hops from one of `starts`, ending away from its start, or None."""
+    node = int(starts[rng.integers(len(starts))])
     nodes, labels = [node], []
     for _ in range(hops):
         options = graph.neighbours[node]
@@ -85,11 +82,12 @@ def constrain(walk, level: int, num_labels: int, rng: np.random.Generator) -> Pr
 def _draw(graph, spec, level, count, rng, forbidden_pairs, what) -> list[Prompt]:
     prompts: list[Prompt] = []
     max_attempts = 200 * count + 1000
-    for _ in range(max_attempts):
+    starts = np.flatnonzero([len(nb) > 0 for nb in graph.neighbours])
+    for _ in range(max_attempts if len(starts) else 0):
         if len(prompts) == count:
             return prompts
         hops = int(rng.integers(spec.min_hops, spec.max_hops + 1))
-        walk = sample_walk(graph, hops, spec.allow_revisits, rng)
+        walk = sample_walk(graph, starts, hops, spec.allow_revisits, rng)
         if walk is None:
             continue
         if frozenset((walk[0][0], walk[0][-1])) in forbidden_pairs:

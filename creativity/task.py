@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .corpus import build_corpus
-from .graph import ConceptGraph, random_graph
+from .graph import ConceptGraph, node_names, random_graph
 from .prompts import PromptSpec, build_prompts, prompts_table
 from .scoring import Scorer, ScoreWeights
 from .tokenizer import Tokenizer
@@ -55,3 +55,17 @@ def scorer_for(graph: ConceptGraph, prompts: pd.DataFrame, scoring_cfg: dict) ->
         alpha_exclude=scoring_cfg["alpha_exclude"],
     )
     return Scorer(graph, tokenizer_for(graph), weights, demos)
+
+
+def tokenizer_from_tables(labels: pd.DataFrame, num_nodes: int) -> Tokenizer:
+    return Tokenizer(labels=tuple(labels["label"]), nodes=tuple(node_names(num_nodes)))
+
+
+def sequence_limits(task_cfg: dict) -> tuple[int, int]:
+    """(max new tokens at generation, max sequence length the models must support).
+
+    Generation may run two hops past the longest demonstration before it is cut off.
+    """
+    longest_prompt = 5 + task_cfg["levels"]
+    max_new_tokens = 2 * (task_cfg["max_hops"] + 2) + 1 + 1  # walk + EOS
+    return max_new_tokens, longest_prompt + max_new_tokens

@@ -1,5 +1,6 @@
 # Helpers and config validation. Validation runs when the Snakefile is parsed,
 # so a bad config fails before any job runs and before anything is written.
+import re
 import sys
 from pathlib import Path
 
@@ -25,9 +26,33 @@ def _key_path(error) -> str:
     return path or "<top level>"
 
 
+_SCIENTIFIC = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
+
+
+def coerce_scientific(value):
+    """YAML 1.1 reads 3e12 (no dot, no exponent sign) as a string; make it the number meant."""
+    if isinstance(value, dict):
+        return {k: coerce_scientific(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce_scientific(v) for v in value]
+    if isinstance(value, str) and _SCIENTIFIC.match(value):
+        return float(value)
+    return value
+
+
+def _deepest(error):
+    """For oneOf, the alternative that got deepest into the value says most about the mistake."""
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
 def validate_config(cfg: dict, schema_path: str) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        (_deepest(e) for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
     if errors:
         lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
         raise ConfigError("invalid config (workflow/schemas/config.schema.yaml):\n" + "\n".join(lines))
@@ -41,7 +66,140 @@ def validate_config(cfg: dict, schema_path: str) -> None:
         )
 
 
+config.update(coerce_scientific(dict(config)))
 try:
     validate_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
 except ConfigError as err:
     sys.exit(f"ConfigError: {err}")
+
+
+# --- the training grid -------------------------------------------------------
+def budget_values(budgets) -> list[float]:
+    if isinstance(budgets, dict):
+        num = budgets["num"]
+        if num == 1:
+            return [float(budgets["min"])]
+        ratio = (budgets["max"] / budgets["min"]) ** (1 / (num - 1))
+        return [float(budgets["min"] * ratio**i) for i in range(num)]
+    return [float(b) for b in budgets]
+
+
+def budget_tag(flops: float) -> str:
+    """A stable wildcard string for a FLOP count: 3 significant digits, e.g. 3.16e12."""
+    mantissa, exponent = f"{flops:.2e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def shape_values(shapes) -> list[dict]:
+    if isinstance(shapes, dict):
+        out = []
+        for depth in shapes["depths"]:
+            for ratio in shapes["width_depth_ratios"]:
+                hd = shapes["head_dim"]
+                width = max(hd, hd * round(depth * ratio / hd))
+                out.append({"depth": depth, "width": width, "heads": width // hd})
+        return [dict(s) for s in {tuple(sorted(s.items())): s for s in out}.values()]
+    return [dict(s) for s in shapes]
+
+
+def shape_tag(shape: dict) -> str:
+    return f"L{shape['depth']}-d{shape['width']}-h{shape['heads']}"
+
+
+def parse_shape_tag(tag: str) -> dict:
+    depth, width, heads = (int(part[1:]) for part in tag.split("-"))
+    return {"depth": depth, "width": width, "heads": heads}
+
+
+BUDGETS = {budget_tag(b): b for b in budget_values(config["budgets"])}
+SHAPES = {shape_tag(s): s for s in shape_values(config["shapes"])}
+ARCHS = list(config["architectures"])
+SEEDS = [str(s) for s in config["seeds"]]
+RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
+
+
+def run_dirs() -> list[str]:
+    return expand(RUN_DIR, arch=ARCHS, budget=list(BUDGETS), shape=list(SHAPES), seed=SEEDS)
+
+
+wildcard_constraints:
+    arch="|".join(ARCHS),
+    budget="[0-9.]+e[0-9]+",
+    shape=r"L\d+-d\d+-h\d+",
+    seed=r"\d+",
+
+
+def check_grid(cfg: dict) -> None:
+    for tag, shape in SHAPES.items():
+        if shape["width"] % shape["heads"]:
+            raise ConfigError(
+                f"shapes: width {shape['width']} is not divisible by heads {shape['heads']} ({tag})"
+            )
+        if (shape["width"] // shape["heads"]) % 2:
+            raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even for rotary embeddings ({tag})")
+    if cfg["ebt"]["random_steps"][0] > cfg["ebt"]["random_steps"][1]:
+        raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
+    if isinstance(cfg["budgets"], dict) and cfg["budgets"]["min"] > cfg["budgets"]["max"]:
+        raise ConfigError(f"budgets.min={cfg['budgets']['min']} exceeds budgets.max={cfg['budgets']['max']}")
+    check_budgets_cover_one_step(cfg)
+    check_task_feasible(cfg)
+
+
+def check_budgets_cover_one_step(cfg: dict) -> None:
+    """A lower bound on one training step: 6·N·tokens of the cheapest model (Transformer++)."""
+    from creativity.task import sequence_limits
+
+    vocab = 6 + cfg["graph"]["num_labels"] + cfg["graph"]["num_nodes"]
+    seq_len = sequence_limits(cfg["task"])[1] - sequence_limits(cfg["task"])[0] + 2 * cfg["task"]["max_hops"] + 2
+    tokens = cfg["train"]["batch_size"] * (seq_len - 1)
+    smallest = min(BUDGETS.values())
+    for tag, shape in SHAPES.items():
+        d, hidden = shape["width"], 8 * -(-cfg["model"]["mlp_ratio"] * shape["width"] // 8)
+        params = shape["depth"] * (4 * d * d + 3 * d * hidden) + d * vocab
+        if 6 * params * tokens > smallest:
+            raise ConfigError(
+                f"budgets: {smallest:.3g} FLOPs is less than one training step of shape {tag} "
+                f"(at least {6 * params * tokens:.3g} FLOPs at train.batch_size={cfg['train']['batch_size']})"
+            )
+
+
+def check_task_feasible(cfg: dict) -> None:
+    """Build the graph and a few prompts per level now, so a too-sparse graph fails before any job."""
+    from creativity.graph import random_graph
+    from creativity.prompts import PromptSpec, build_prompts
+
+    g, t = cfg["graph"], cfg["task"]
+    try:
+        graph = random_graph(g["num_nodes"], g["num_labels"], g["mean_degree"], g["zipf_exponent"], cfg["seed"])
+        probe = min(10, t["test_prompts_per_level"], t["train_prompts_per_level"])
+        build_prompts(graph, PromptSpec(t["levels"], probe, probe, t["min_hops"], t["max_hops"], t["allow_revisits"], cfg["seed"] + 1))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+try:
+    check_grid(config)
+except ConfigError as err:
+    sys.exit(f"ConfigError: {err}")
+
+
+def run_id(wildcards) -> str:
+    return f"{wildcards.arch}_{wildcards.budget}_{wildcards.shape}_s{wildcards.seed}"
+
+
+def run_spec(wildcards) -> dict:
+    """Everything one training run needs to know about itself."""
+    return {
+        "run_id": run_id(wildcards),
+        "arch": wildcards.arch,
+        "budget": BUDGETS[wildcards.budget],
+        "shape": parse_shape_tag(wildcards.shape),
+        "seed": int(wildcards.seed),
+    }
+
+
+def per_run(filename: str) -> list[str]:
+    return [f"{d}/{filename}" for d in run_dirs()]
+
+
+USES_GPU = config["resources"]["device"] == "cuda"

@@ -1,0 +1,79 @@
+"""Padded training batches from token-id sequences, in a seeded, resumable order.
+
+A sequence of length n gives inputs tokens[0..n-2] and targets tokens[1..n-1]; the loss
+covers target token t (logits at position t-1) for every t >= target_start. Every batch is
+right-padded to the same length (the longest sequence of the whole data set), so every
+training step costs the same FLOPs and the step budget is exact.
+
+The order is a function of (seed, step) alone: the stream of sequence indices is the
+concatenation of one permutation per epoch, each drawn from (seed, epoch). A resumed run
+therefore sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Batch:
+    idx: torch.Tensor  # [B, S] input tokens (right-padded)
+    targets: torch.Tensor  # [B, S] next tokens
+    mask: torch.Tensor  # [B, S] bool: True where the target counts in the loss
+
+    def to(self, device):
+        return Batch(self.idx.to(device), self.targets.to(device), self.mask.to(device))
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of sequence indices 0..n-1 into (train, val); val gets at least one if
+    val_fraction > 0 and n > 1."""
+    perm = np.random.default_rng([seed, 0xDA7A]).permutation(n)
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n > 1:
+        n_val = min(max(n_val, 1), n - 1)
+    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+
+
+@lru_cache(maxsize=4)
+def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_positions(n: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Positions (into a list of n items) of the batch used at training step `step`."""
+    out = []
+    for p in range(step * batch_size, (step + 1) * batch_size):
+        out.append(int(_epoch_permutation(n, seed, p // n)[p % n]))
+    return out
+
+
+def make_batch(sequences, target_starts, indices, pad_id: int, length: int) -> Batch:
+    """Batch of sequences[indices], each right-padded to `length` tokens (inputs and targets
+    are then length-1 long)."""
+    B, S = len(indices), length - 1
+    idx = torch.full((B, S), pad_id, dtype=torch.long)
+    targets = torch.full((B, S), pad_id, dtype=torch.long)
+    mask = torch.zeros((B, S), dtype=torch.bool)
+    for row, i in enumerate(indices):
+        seq, start = sequences[i], target_starts[i]
+        if not 1 <= start < len(seq) or len(seq) > length:
+            raise ValueError(f"sequence {i}: length {len(seq)}, target_start {start}, pad length {length}")
+        n = len(seq) - 1
+        idx[row, :n] = torch.tensor(seq[:-1])
+        targets[row, :n] = torch.tensor(seq[1:])
+        mask[row, start - 1 : n] = True
+    return Batch(idx, targets, mask)
+
+
+def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, batch_size: int, max_batches: int):
+    """Fixed validation batches (in index order) covering up to max_batches * batch_size items."""
+    indices = list(indices)[: batch_size * max_batches]
+    return [
+        make_batch(sequences, target_starts, indices[i : i + batch_size], pad_id, length)
+        for i in range(0, len(indices), batch_size)
+    ]

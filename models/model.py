@@ -1,0 +1,474 @@
+"""Transformer++ and the Energy-Based Transformer (EBT), in one module.
+
+Both models share the same LLaMA-style trunk (pre-norm RMSNorm, rotary position
+embeddings, SwiGLU MLP, no biases, no dropout, final RMSNorm). They differ in how a
+next token is produced:
+
+* TransformerPP reads logits off an untied output head (one forward pass).
+* EBT scores a *candidate* next-token distribution softmax(z) with a scalar energy and
+  "thinks" by gradient descent on z:  z <- z - alpha * dE/dz  (see shared/reference/ebt.md).
+
+EBT layout. The sequence is processed as two streams that share all trunk weights:
+
+    observed stream   x_0 .. x_{S-1}  real tokens, causal among themselves, never sees a candidate
+    prediction stream c_1 .. c_S      c_{i+1} is the candidate for token i+1; it sits at rotary
+                                      position i+1 and attends to observed 0..i and to itself only
+
+Because the step embedding is added to the prediction stream only, the observed stream
+depends on neither the candidate nor the step. Its per-layer keys/values are computed once
+per trajectory and reused by every optimisation step (and, at generation time, by every
+later token: that is the EBT's KV cache). Written as one mask over the 2S concatenated
+positions this is the leakage-free mask of ebt.md; we never materialise the 2S x 2S
+matrix because the prediction-stream rows only need S observed keys plus one self key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    depth: int
+    width: int
+    heads: int
+    mlp_ratio: float = 8 / 3  # SwiGLU hidden = mlp_ratio * width, rounded up to a multiple of 8
+    max_seq_len: int = 64  # rotary table size: the longest sequence either model ever sees
+
+    @property
+    def mlp_hidden(self) -> int:
+        return 8 * math.ceil(self.mlp_ratio * self.width / 8)
+
+
+@dataclass
+class EBTConfig:
+    variant: str = "system1"  # "system1" | "system2"
+    steps: int = 2  # optimisation steps per token in System-1 training (and default at inference)
+    alpha_init: float = 500.0  # logit gradients through a softmax are tiny, so the step is large
+    alpha_lr_multiplier: float = 1.0  # lr of log(alpha) = lr * this; alpha is stored as log(alpha)
+    init_std: float = 1.0  # z_0 ~ N(0, init_std^2) over the vocabulary
+    random_steps: tuple[int, int] = (2, 3)  # System 2: step count drawn uniformly from [min, max]
+    langevin_sigma: float = 3.0  # System 2: std of the Langevin noise added after each step
+    replay_fraction: float = 0.5  # System 2: share of the batch started from replayed logits
+    replay_size: int = 64  # System 2: number of stored final-logit tensors (one per past batch row)
+
+    def __post_init__(self):
+        if self.variant not in ("system1", "system2"):
+            raise ValueError(f"EBT variant must be 'system1' or 'system2', got {self.variant!r}")
+        self.random_steps = tuple(self.random_steps)
+
+    @property
+    def max_train_steps(self) -> int:
+        return self.random_steps[1] if self.variant == "system2" else self.steps
+
+
+# ----------------------------------------------------------------------------- trunk
+
+
+def rotary_table(head_dim: int, max_len: int, base: float = 10000.0):
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()  # each [max_len, head_dim/2]
+
+
+def apply_rotary(x, cos, sin):
+    # x [..., T, head_dim]; cos/sin [T, head_dim/2]. GPT-NeoX "rotate half" layout.
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        # F.rms_norm is composite, so it supports the double backward the EBT needs.
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+
+
+class KVCache:
+    """Per-layer keys/values for positions [0, length), preallocated to avoid re-copying."""
+
+    def __init__(self, n_layers, batch, heads, max_len, head_dim, device, dtype):
+        shape = (n_layers, batch, heads, max_len, head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def layer(self, i):
+        return self.k[i, :, :, : self.length], self.v[i, :, :, : self.length]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.heads = cfg.heads
+        self.head_dim = cfg.width // cfg.heads
+        self.qkv = nn.Linear(cfg.width, 3 * cfg.width, bias=False)
+        self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
+
+    def _qkv(self, x, cos, sin):
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v  # [B, H, T, hd]
+
+    def _merge(self, y):
+        B, H, T, hd = y.shape
+        return self.proj(y.transpose(1, 2).reshape(B, T, H * hd))
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0):
+        """Causal self-attention over real tokens. Returns (output, (k, v)).
+
+        Without a cache the whole sequence is processed with the fused causal kernel (first
+        order only: nothing ever differentiates through this path twice). With a cache the
+        new tokens are written at cache.length and attend to everything before them.
+        """
+        q, k, v = self._qkv(x, cos, sin)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self._merge(y), (k, v)
+        t0, T = cache.length, x.size(1)
+        cache.k[layer, :, :, t0 : t0 + T] = k
+        cache.v[layer, :, :, t0 : t0 + T] = v
+        k_all, v_all = cache.k[layer, :, :, : t0 + T], cache.v[layer, :, :, : t0 + T]
+        mask = None
+        if T > 1:  # new token j (absolute t0+j) may see keys 0..t0+j
+            mask = torch.arange(t0 + T, device=x.device) <= torch.arange(t0, t0 + T, device=x.device)[:, None]
+        y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+        return self._merge(y), (k, v)
+
+    def forward_prediction(self, x, cos, sin, k_obs, v_obs, obs_mask):
+        """Prediction-stream attention: each query sees the observed keys allowed by obs_mask
+        ([Q, T] bool, None = all) plus its own key, and no other candidate.
+
+        Written out by hand (not SDPA) because EBT training differentiates through it twice.
+        """
+        q, k, v = self._qkv(x, cos, sin)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        s_obs = (q @ k_obs.transpose(-2, -1)) * scale  # [B, H, Q, T]
+        if obs_mask is not None:
+            s_obs = s_obs.masked_fill(~obs_mask, float("-inf"))
+        s_self = (q * k).sum(-1, keepdim=True) * scale  # [B, H, Q, 1]
+        w = torch.softmax(torch.cat([s_obs, s_self], dim=-1), dim=-1)
+        y = w[..., :-1] @ v_obs + w[..., -1:] * v
+        return self._merge(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_up = nn.Linear(cfg.width, 2 * cfg.mlp_hidden, bias=False)
+        self.down = nn.Linear(cfg.mlp_hidden, cfg.width, bias=False)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.width)
+        self.attn = Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.width)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, cache=None, layer=0):
+        a, kv = self.attn(self.attn_norm(x), cos, sin, cache, layer)
+        x = x + a
+        return x + self.mlp(self.mlp_norm(x)), kv
+
+    def forward_prediction(self, x, cos, sin, k_obs, v_obs, obs_mask):
+        x = x + self.attn.forward_prediction(self.attn_norm(x), cos, sin, k_obs, v_obs, obs_mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Trunk(nn.Module):
+    """The shared stack of blocks, the final norm and the rotary tables."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm = RMSNorm(cfg.width)
+        cos, sin = rotary_table(cfg.width // cfg.heads, cfg.max_seq_len)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def new_cache(self, batch, max_len, device, dtype=torch.float32) -> KVCache:
+        c = self.cfg
+        return KVCache(c.depth, batch, c.heads, max_len, c.width // c.heads, device, dtype)
+
+
+def _init_weights(module: nn.Module):
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+    # Scale the residual-branch outputs down with depth (GPT-2), so the stream starts near identity.
+    for name, p in module.named_parameters():
+        if name.endswith("attn.proj.weight") or name.endswith("mlp.down.weight"):
+            nn.init.normal_(p, std=0.02 / math.sqrt(2 * module.cfg.depth))
+
+
+def masked_cross_entropy(logits, targets, mask):
+    ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
+    mask = mask.flatten().to(ce.dtype)
+    return (ce * mask).sum() / mask.sum().clamp(min=1)
+
+
+# ----------------------------------------------------------------------------- Transformer++
+
+
+class TransformerPP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.width)
+        self.trunk = Trunk(cfg)
+        self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
+        _init_weights(self)
+
+    def forward(self, idx, cache: KVCache | None = None):
+        """Logits [B, T, V] for the next token at every position of idx.
+
+        With a cache, idx holds only the new tokens, placed at positions cache.length onward.
+        """
+        t0 = 0 if cache is None else cache.length
+        T = idx.size(1)
+        cos, sin = self.trunk.cos[t0 : t0 + T], self.trunk.sin[t0 : t0 + T]
+        x = self.tok_emb(idx)
+        for i, block in enumerate(self.trunk.blocks):
+            x, _ = block(x, cos, sin, cache, i)
+        if cache is not None:
+            cache.length += T
+        return self.head(self.trunk.norm(x))
+
+    def loss(self, idx, targets, mask):
+        return masked_cross_entropy(self(idx), targets, mask)
+
+    def param_counts(self) -> dict:
+        """Kaplan convention: 'params' excludes the input embedding and the output head."""
+        total = sum(p.numel() for p in self.parameters())
+        emb = self.tok_emb.weight.numel() + self.head.weight.numel()
+        return {"params": total - emb, "params_with_embeddings": total}
+
+
+# ----------------------------------------------------------------------------- EBT
+
+
+class ReplayBuffer:
+    """System-2 replay: start part of each batch from final logits z_K of earlier batches.
+
+    Each stored item is one batch row's z_K, shape [S, V]. Rows of a new batch are started
+    from random stored items, but only items whose shape matches the batch (train.py pads
+    every batch to the same length, so in practice they always match). The stored logits come
+    from other contexts: the point is to teach the energy landscape to pull confident but
+    wrong distributions back, as the replay buffers of image EBMs do. FIFO, `size` items.
+    """
+
+    def __init__(self, size: int, fraction: float):
+        self.size, self.fraction = size, fraction
+        self.items: list[torch.Tensor] = []
+
+    def initialise(self, z0):
+        n = int(round(self.fraction * z0.size(0)))
+        pool = [t for t in self.items if t.shape == z0.shape[1:]]
+        if n == 0 or len(pool) < n:
+            return z0
+        pick = torch.randperm(len(pool))[:n].tolist()  # global RNG: saved in checkpoints
+        z0 = z0.clone()
+        z0[:n] = torch.stack([pool[i] for i in pick]).to(z0)
+        return z0
+
+    def push(self, z):
+        self.items.extend(row.detach().cpu() for row in z)
+        del self.items[: max(0, len(self.items) - self.size)]
+
+    def state_dict(self):
+        return {"items": self.items}
+
+    def load_state_dict(self, state):
+        self.items = list(state["items"])
+
+
+class EBT(nn.Module):
+    def __init__(self, cfg: ModelConfig, ebt_cfg: EBTConfig):
+        super().__init__()
+        self.cfg, self.ebt_cfg = cfg, ebt_cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.width)
+        self.trunk = Trunk(cfg)
+        self.cand_emb = nn.Parameter(torch.empty(cfg.vocab_size, cfg.width))  # W in e = softmax(z) @ W
+        # One embedding per trained step index; inference beyond that reuses the last one.
+        self.step_emb = nn.Embedding(ebt_cfg.max_train_steps, cfg.width)
+        self.energy_head = nn.Linear(cfg.width, 1, bias=False)
+        _init_weights(self)
+        nn.init.normal_(self.cand_emb, std=0.02)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(ebt_cfg.alpha_init)))
+
+    @property
+    def alpha(self):
+        return self.log_alpha.exp()
+
+    # -- the two streams
+
+    def observed_kv(self, idx, cache: KVCache | None = None):
+        """Per-layer (k, v) of the observed stream. It never depends on a candidate, so one
+        call serves every optimisation step. With a cache, idx holds only the new tokens and
+        the cache is extended; the return value is then the whole cached prefix.
+        """
+        t0 = 0 if cache is None else cache.length
+        T = idx.size(1)
+        cos, sin = self.trunk.cos[t0 : t0 + T], self.trunk.sin[t0 : t0 + T]
+        x = self.tok_emb(idx)
+        kvs = []
+        last = len(self.trunk.blocks) - 1
+        for i, block in enumerate(self.trunk.blocks):
+            if i < last:
+                x, kv = block(x, cos, sin, cache, i)
+            else:
+                # The energy is read from the prediction stream only, so the last layer's
+                # observed output feeds nothing: stop after its keys and values.
+                _, k, v = block.attn._qkv(block.attn_norm(x), cos, sin)
+                if cache is not None:
+                    cache.k[i, :, :, t0 : t0 + T], cache.v[i, :, :, t0 : t0 + T] = k, v
+                kv = (k, v)
+            kvs.append(kv)
+        if cache is not None:
+            cache.length += T
+            kvs = [cache.layer(i) for i in range(len(kvs))]
+        return kvs
+
+    def energy(self, z, obs_kv, positions, obs_mask, step: int):
+        """Energy [B, Q] of candidates z [B, Q, V] at rotary positions [Q]."""
+        step = min(step, self.step_emb.num_embeddings - 1)
+        h = torch.softmax(z, dim=-1) @ self.cand_emb + self.step_emb.weight[step]
+        cos, sin = self.trunk.cos[positions], self.trunk.sin[positions]
+        for block, (k_obs, v_obs) in zip(self.trunk.blocks, obs_kv):
+            h = block.forward_prediction(h, cos, sin, k_obs, v_obs, obs_mask)
+        return self.energy_head(self.trunk.norm(h)).squeeze(-1).float()
+
+    # -- training
+
+    def sample_n_steps(self) -> int:
+        lo, hi = self.ebt_cfg.random_steps
+        if self.ebt_cfg.variant == "system1":
+            return self.ebt_cfg.steps
+        return int(torch.randint(lo, hi + 1, ()).item())
+
+    def loss(self, idx, targets, mask, n_steps: int, replay: ReplayBuffer | None = None):
+        """Cross entropy of softmax(z) against the next token, through the thinking steps.
+
+        System 1: z is detached before each step, so each step's loss trains one step of
+        descent; losses are averaged over steps. System 2: no detach (the gradient flows
+        through the whole trajectory), per-token random alpha in [alpha/2, 2 alpha], Langevin
+        noise, replayed starts, and the loss on the final step only. Randomness comes from
+        the global torch RNG, which the trainer checkpoints.
+        """
+        c = self.ebt_cfg
+        B, S = idx.shape
+        obs_kv = self.observed_kv(idx)  # once per trajectory, reused by every step below
+        positions = torch.arange(1, S + 1, device=idx.device)
+        obs_mask = torch.ones(S, S, dtype=torch.bool, device=idx.device).tril()
+        z = torch.randn(B, S, self.cfg.vocab_size, device=idx.device) * c.init_std
+        alpha = self.alpha
+        system2 = c.variant == "system2"
+        if system2:
+            if replay is not None:
+                z = replay.initialise(z)
+            alpha = alpha * torch.empty(B, S, 1, device=idx.device).uniform_(0.5, 2.0)
+        losses = []
+        z.requires_grad_(True)
+        for k in range(n_steps):
+            if not system2:
+                z = z.detach().requires_grad_(True)
+            if system2 and c.langevin_sigma > 0:
+                # Noise before the step, so the final z_K (the one scored) is a descent output.
+                z = z + c.langevin_sigma * torch.randn_like(z)
+            e = self.energy(z, obs_kv, positions, obs_mask, k)
+            (grad,) = torch.autograd.grad(e.sum(), z, create_graph=True)
+            z = z - alpha * grad
+            if not system2 or k == n_steps - 1:
+                losses.append(masked_cross_entropy(z, targets, mask))
+        if system2 and replay is not None:
+            replay.push(z.detach())
+        return torch.stack(losses).mean()
+
+    @torch.no_grad()
+    def eval_loss(self, idx, targets, mask, generator: torch.Generator):
+        """Loss of softmax(z_K) after the training step count, no noise, z_0 from `generator`
+        (kept separate so evaluation never disturbs the training RNG stream)."""
+        B, S = idx.shape
+        obs_kv = self.observed_kv(idx)
+        positions = torch.arange(1, S + 1, device=idx.device)
+        obs_mask = torch.ones(S, S, dtype=torch.bool, device=idx.device).tril()
+        z0 = torch.randn(B, S, self.cfg.vocab_size, generator=generator, device=generator.device)
+        z = self.think(z0.to(idx.device) * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.ebt_cfg.steps)[0]
+        return masked_cross_entropy(z, targets, mask)
+
+    # -- inference
+
+    def think(self, z, obs_kv, positions, obs_mask, n_steps: int, sigma: float = 0.0, generator=None):
+        """Gradient descent on z as in training (Langevin noise, if any, before each step), with
+        no graph kept. Returns (z_K, energies): energies [K+1, B, Q] holds the energy each
+        step started from, then the energy of z_K under the last step's embedding."""
+        energies = []
+        alpha = self.alpha.detach()
+        for k in range(n_steps + 1):
+            if sigma > 0 and k < n_steps:
+                z = z + sigma * torch.randn(z.shape, generator=generator, device=z.device)
+            with torch.enable_grad():
+                z = z.detach().requires_grad_(True)
+                e = self.energy(z, obs_kv, positions, obs_mask, min(k, n_steps - 1))
+                energies.append(e.detach())
+                if k == n_steps:
+                    break
+                (grad,) = torch.autograd.grad(e.sum(), z)
+            z = z.detach() - alpha * grad
+        return z.detach(), torch.stack(energies)
+
+    def param_counts(self) -> dict:
+        """Kaplan convention: 'params' excludes the token embedding and the candidate table W."""
+        total = sum(p.numel() for p in self.parameters())
+        emb = self.tok_emb.weight.numel() + self.cand_emb.numel()
+        return {"params": total - emb, "params_with_embeddings": total}
+
+
+# ----------------------------------------------------------------------------- build / load
+
+
+def build_model(arch: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None) -> nn.Module:
+    if arch == "tpp":
+        return TransformerPP(cfg)
+    if arch == "ebt":
+        return EBT(cfg, ebt_cfg or EBTConfig())
+    raise ValueError(f"arch must be 'tpp' or 'ebt', got {arch!r}")
+
+
+def model_payload(model: nn.Module) -> dict:
+    """What model.pt holds: enough to rebuild the model without any other file."""
+    is_ebt = isinstance(model, EBT)
+    return {
+        "arch": "ebt" if is_ebt else "tpp",
+        "model_cfg": asdict(model.cfg),
+        "ebt_cfg": asdict(model.ebt_cfg) if is_ebt else None,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def load_model(path, device="cpu") -> nn.Module:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    ebt_cfg = EBTConfig(**payload["ebt_cfg"]) if payload["ebt_cfg"] else None
+    model = build_model(payload["arch"], ModelConfig(**payload["model_cfg"]), ebt_cfg)
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
