@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
+import torch
 
 from creativity.corpus import encode_corpus
-from creativity.tokenizer import Tokenizer
+from creativity.evaluate import score_samples
+from creativity.scoring import Scorer
+from creativity.tokenizer import Tokenizer, prompt_tokens
 
-from .model import EBTConfig, ModelConfig
-from .train import TrainConfig, train_to_budget
+from .decoding import decoding_settings, reward_tilt_choice
+from .generate import best_of_k, generate_ebt, generate_tpp
+from .model import EBTConfig, ModelConfig, load_model
+from .train import TrainConfig, resolve_device, train_to_budget
 
 ARCHITECTURES = {  # config name -> (model family, variant)
     "tpp": ("tpp", "tpp"),
@@ -59,3 +65,79 @@ def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len
         **result,
     }
     return summary, curve.assign(run_id=run["run_id"], arch=family, variant=variant)
+
+
+SAMPLE_COLUMNS = ["run_id", "decoding", "prompt_id", "sample_index", "walk", "mean_logprob", "mean_energy",
+                  "energy_by_step"]
+
+
+def _rows(run_id, decoding, prompt_ids, samples_per_prompt, tokenizer) -> list[dict]:
+    rows = []
+    for prompt_id, samples in zip(prompt_ids, samples_per_prompt):
+        for i, s in enumerate(samples):
+            rows.append({
+                "run_id": run_id,
+                "decoding": decoding,
+                "prompt_id": int(prompt_id),
+                "sample_index": i,
+                "walk": tokenizer.decode(s.tokens),
+                "mean_logprob": float(np.mean(s.logprobs)) if s.logprobs else float("nan"),
+                "mean_energy": float(np.mean(s.energies)) if s.energies else float("nan"),
+                "energy_by_step": list(s.energy_trace or []),
+            })
+    return rows
+
+
+def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokenizer: Tokenizer, decoding_cfg: dict,
+               scorer: Scorer, max_new_tokens: int, device: str, threads: int) -> pd.DataFrame:
+    """Answer every test prompt under each decoding setting of the run's architecture.
+
+    A diverged run has no usable weights: it gets no samples, and shows up in the
+    runs table with its status rather than as a row of zeros.
+    """
+    if status != "ok":
+        return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    torch.set_num_threads(threads)
+    family, _ = ARCHITECTURES[run["arch"]]
+    model = load_model(model_path, device=resolve_device(device))
+    test = prompts[prompts["split"] == "test"].reset_index(drop=True)
+    ids = [
+        tokenizer.encode(prompt_tokens(r.start, r.end, r.include, r.exclude)) for r in test.itertuples(index=False)
+    ]
+    common = dict(max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id)
+    rows, pools = [], {}
+    for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
+        seed = run["seed"] * 1000 + i
+        if family == "ebt":
+            steps = max(1, round(setting.steps_multiplier * model.ebt_cfg.steps))
+            out = generate_ebt(model, ids, steps=steps, num_candidates=int(np.nan_to_num(setting.num_candidates, nan=1)),
+                               langevin_sigma=float(np.nan_to_num(setting.noise_sigma)), num_samples=setting.num_samples,
+                               seed=seed, **common)
+        elif setting.family in ("greedy", "sample"):
+            out = generate_tpp(model, ids, temperature=setting.temperature, num_samples=setting.num_samples,
+                               seed=seed, **common)
+            pools[setting.temperature] = out
+        else:  # best-of-k and the reward tilt re-rank a pool of k samples at one temperature
+            k = decoding_cfg["num_samples"]
+            if setting.temperature not in pools or len(pools[setting.temperature][0]) != k:
+                pools[setting.temperature] = generate_tpp(model, ids, temperature=setting.temperature,
+                                                          num_samples=k, seed=seed, **common)
+            pool = pools[setting.temperature]
+            if setting.family == "best_of_k_ll":
+                out = [[best_of_k(samples)] for samples in pool]
+            else:
+                out = _reward_tilt(pool, test, tokenizer, scorer, setting.beta, seed)
+        rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer)
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def _reward_tilt(pool, test: pd.DataFrame, tokenizer: Tokenizer, scorer: Scorer, beta: float, seed: int):
+    """Keep one of each prompt's k samples, drawn with probability ∝ exp(U·N/β)."""
+    k = len(pool[0])
+    flat = pd.DataFrame({
+        "prompt_id": np.repeat(test["prompt_id"].to_numpy(), k),
+        "walk": [tokenizer.decode(s.tokens) for samples in pool for s in samples],
+    })
+    reward = score_samples(flat, test, scorer)["creativity"].to_numpy().reshape(len(pool), k)
+    choice = reward_tilt_choice(reward, beta, np.random.default_rng(seed))
+    return [[samples[c]] for samples, c in zip(pool, choice)]

@@ -11,9 +11,9 @@ rule sample:
     params:
         run=run_spec,
         num_nodes=config["graph"]["num_nodes"],
+        task=config["task"],
         decoding=config["decoding"],
         scoring=config["scoring"],
-        ebt=config["ebt"],
         device=config["resources"]["device"],
     log:
         f"{RUN_DIR}/sample.log",

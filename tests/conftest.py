@@ -1,0 +1,24 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_snakemake(workdir: Path, *args, timeout=900) -> subprocess.CompletedProcess:
+    """Run snakemake on the repository's Snakefile with `workdir` as working directory."""
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A scratch working directory holding a copy of the default config."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    return tmp_path

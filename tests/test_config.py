@@ -1,0 +1,58 @@
+"""A bad config fails before any job runs, names the offending key, and writes nothing."""
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+
+
+def write_config(workdir, **changes):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for dotted, value in changes.items():
+        node, *path = cfg, *dotted.split(".")
+        for key in path[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+DELETE = object()
+
+BAD = {
+    "negative node count": ({"graph.num_nodes": -5}, "graph.num_nodes"),
+    "unknown key": ({"graph.num_nodez": 5}, "graph.num_nodez"),
+    "wrong type": ({"train.batch_size": "sixty-four"}, "train.batch_size"),
+    "missing key": ({"train.lr": DELETE}, "train.lr"),
+    "zero budget": ({"budgets": [0, 1e12]}, "budgets.0"),
+    "negative budget range": ({"budgets": {"min": -1.0, "max": 1e12, "num": 2}}, "budgets.min"),
+    "width not divisible by heads": ({"shapes": [{"depth": 2, "width": 64, "heads": 3}]}, "width 64 is not divisible by heads 3"),
+    "empty grid": ({"architectures": []}, "architectures"),
+    "budget below one step": ({"budgets": [1000.0]}, "less than one training step"),
+    "too sparse graph": ({"graph.mean_degree": 0.2, "task.min_hops": 4}, "graph.mean_degree"),
+    "too few labels": ({"graph.num_labels": 3, "task.levels": 5}, "graph.num_labels"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_config_fails_fast_naming_the_key(workdir, case):
+    changes, expected = BAD[case]
+    write_config(workdir, **changes)
+    result = run_snakemake(workdir, "--cores", "1", timeout=60)
+    assert result.returncode != 0
+    assert expected in result.stderr + result.stdout, result.stderr[-2000:]
+    assert not (workdir / "results").exists()
+
+
+def test_missing_config_file_is_named(workdir):
+    (workdir / "config.yaml").unlink()
+    result = run_snakemake(workdir, "--cores", "1", "--configfile", str(workdir / "nope.yaml"), timeout=60)
+    assert result.returncode != 0
+    assert "nope.yaml" in result.stderr + result.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_default_config_is_valid(workdir):
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
