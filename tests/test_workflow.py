@@ -1,0 +1,107 @@
+"""The whole DAG on the tiny preset: tables, invariants, figures, report, reruns."""
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_snakemake
+
+RUNS_COLUMNS = {
+    "run_id", "arch", "variant", "depth", "width", "heads", "params", "params_with_embeddings", "budget",
+    "flops_measured", "flops_6nd", "flops_analytic", "tokens", "steps", "train_loss", "val_loss", "status",
+    "wall_seconds", "seed", "diverged_step",
+}
+SAMPLES_COLUMNS = {
+    "run_id", "decoding", "prompt_id", "level", "start", "end", "include", "exclude", "walk", "valid",
+    "error_type", "hops", "novelty", "utility", "utility_soft", "creativity", "copied", "combinatorial_novelty",
+    "mean_logprob", "mean_energy", "energy_by_step",
+}
+METRICS_COLUMNS = {
+    "run_id", "arch", "variant", "decoding", "level", "n_samples", "validity", "novelty_valid", "utility",
+    "creativity", "copy_rate", "diversity_jaccard", "diversity_edit", "err_parse", "err_hallucinated_edge",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    shutil.copy(REPO / "workflow/presets/tiny.yaml", workdir / "config.yaml")
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def read(workdir, name):
+    return pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+
+
+def test_tables_have_their_columns(tiny_run):
+    assert RUNS_COLUMNS <= set(read(tiny_run, "runs").columns)
+    assert SAMPLES_COLUMNS <= set(read(tiny_run, "samples").columns)
+    assert METRICS_COLUMNS <= set(read(tiny_run, "metrics").columns)
+    assert {"kind", "arch", "estimate", "ci_low", "ci_high"} <= set(read(tiny_run, "fits").columns)
+
+
+def test_one_run_per_grid_point_within_budget(tiny_run):
+    runs = read(tiny_run, "runs")
+    assert len(runs) == 2 * 2 * 1 * 1  # architectures x budgets x shapes x seeds
+    assert runs["run_id"].is_unique and set(runs["arch"]) == {"tpp", "ebt"}
+    ok = runs[runs.status == "ok"]
+    assert (ok["flops_measured"] <= ok["budget"]).all()
+    # Training stops within one step of the budget.
+    assert (ok["budget"] - ok["flops_measured"] < ok["flops_per_step_measured"]).all()
+
+
+def test_sample_invariants(tiny_run):
+    s = read(tiny_run, "samples")
+    prompts = pd.read_parquet(tiny_run / "results/task/prompts.parquet")
+    assert set(s["prompt_id"]) <= set(prompts.loc[prompts.split == "test", "prompt_id"])
+    assert (s.loc[~s.valid, "utility"] == 0).all() and (s.loc[~s.valid, "creativity"] == 0).all()
+    assert (s["valid"] == (s["error_type"].isin(["none", "include_violation", "exclude_violation"]))).all()
+    v = s[s.valid & (s.utility > 0)]
+    assert np.allclose(v["creativity"], v["utility"] * v["novelty"])
+    # Every test prompt is answered under every decoding setting.
+    n_test = (prompts.split == "test").sum()
+    per_setting = s.groupby(["run_id", "decoding"])["prompt_id"].nunique()
+    assert (per_setting == n_test).all()
+
+
+def test_metrics_match_samples(tiny_run):
+    s, m = read(tiny_run, "samples"), read(tiny_run, "metrics")
+    pooled = m[m.level == 0].set_index(["run_id", "decoding"])
+    direct = s.groupby(["run_id", "decoding"]).agg(creativity=("creativity", "mean"), validity=("valid", "mean"))
+    joined = pooled.join(direct.add_suffix("_direct"))
+    assert np.allclose(joined["creativity"], joined["creativity_direct"])
+    assert np.allclose(joined["validity"], joined["validity_direct"])
+    err = m[[c for c in m.columns if c.startswith("err_")]].sum(axis=1)
+    assert np.allclose(err, 1.0)
+
+
+def test_figures_and_report(tiny_run):
+    figures = sorted(p.name for p in (tiny_run / "results/figures").glob("*.png"))
+    assert len(figures) == 8 and all((tiny_run / "results/figures" / f).stat().st_size > 5000 for f in figures)
+    result = run_snakemake(tiny_run, "--cores", "1", "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tiny_run / "results/report.html").stat().st_size > 100_000
+
+
+def test_forcerun_one_plot_reruns_only_that_plot(tiny_run):
+    result = run_snakemake(tiny_run, "--cores", "1", "--forcerun", "plot_pareto", "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert jobs == {"plot_pareto": "1", "all": "1", "total": "2"}, out
+
+
+def test_same_config_gives_same_tables(tiny_run, tmp_path):
+    """Determinism on CPU: a second run of the same config gives identical tables."""
+    shutil.copy(REPO / "workflow/presets/tiny.yaml", tmp_path / "config.yaml")
+    result = run_snakemake(tmp_path, "--cores", "2", "results/tables/metrics.parquet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("metrics", "samples"):
+        a, b = read(tiny_run, name), read(tmp_path, name)
+        pd.testing.assert_frame_equal(a, b)
+    timing = ["wall_seconds", "tokens_per_second"]
+    pd.testing.assert_frame_equal(read(tiny_run, "runs").drop(columns=timing), read(tmp_path, "runs").drop(columns=timing))
