@@ -90,16 +90,25 @@ def budget_tag(flops: float) -> str:
     return f"{float(mantissa):g}e{int(exponent)}"
 
 
-def shape_values(shapes) -> list[dict]:
-    if isinstance(shapes, dict):
-        out = []
-        for depth in shapes["depths"]:
-            for ratio in shapes["width_depth_ratios"]:
-                hd = shapes["head_dim"]
-                width = max(hd, hd * round(depth * ratio / hd))
-                out.append({"depth": depth, "width": width, "heads": width // hd})
-        return [dict(s) for s in {tuple(sorted(s.items())): s for s in out}.values()]
-    return [dict(s) for s in shapes]
+def approx_params(shape: dict, mlp_ratio: float, vocab_size: int = 0) -> int:
+    """Non-embedding parameters of the trunk (attention 4d², SwiGLU 3·d·hidden), plus d·vocab if given."""
+    d = shape["width"]
+    hidden = 8 * -(-mlp_ratio * d // 8)
+    return int(shape["depth"] * (4 * d * d + 3 * d * hidden) + d * vocab_size)
+
+
+def shape_values(shapes, mlp_ratio: float) -> list[dict]:
+    if not isinstance(shapes, dict):
+        return [dict(s) for s in shapes]
+    hd, out = shapes["head_dim"], {}
+    lo, hi = shapes.get("min_params", 0), shapes.get("max_params", float("inf"))
+    for depth in shapes["depths"]:
+        for ratio in shapes["width_depth_ratios"]:
+            width = max(hd, hd * round(depth * ratio / hd))
+            shape = {"depth": depth, "width": width, "heads": width // hd}
+            if lo <= approx_params(shape, mlp_ratio) <= hi:
+                out[(depth, width)] = shape
+    return list(out.values())
 
 
 def shape_tag(shape: dict) -> str:
@@ -112,7 +121,7 @@ def parse_shape_tag(tag: str) -> dict:
 
 
 BUDGETS = {budget_tag(b): b for b in budget_values(config["budgets"])}
-SHAPES = {shape_tag(s): s for s in shape_values(config["shapes"])}
+SHAPES = {shape_tag(s): s for s in shape_values(config["shapes"], config["model"]["mlp_ratio"])}
 ARCHS = list(config["architectures"])
 SEEDS = [str(s) for s in config["seeds"]]
 RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
@@ -130,6 +139,8 @@ wildcard_constraints:
 
 
 def check_grid(cfg: dict) -> None:
+    if not SHAPES:
+        raise ConfigError("shapes: no depth x width/depth ratio lies within shapes.min_params..shapes.max_params")
     for tag, shape in SHAPES.items():
         if shape["width"] % shape["heads"]:
             raise ConfigError(
@@ -147,15 +158,12 @@ def check_grid(cfg: dict) -> None:
 
 def check_budgets_cover_one_step(cfg: dict) -> None:
     """A lower bound on one training step: 6·N·tokens of the cheapest model (Transformer++)."""
-    from creativity.task import sequence_limits
-
     vocab = 6 + cfg["graph"]["num_labels"] + cfg["graph"]["num_nodes"]
-    seq_len = sequence_limits(cfg["task"])[1] - sequence_limits(cfg["task"])[0] + 2 * cfg["task"]["max_hops"] + 2
+    seq_len = (5 + cfg["task"]["levels"]) + (2 * cfg["task"]["max_hops"] + 1) + 1  # longest demonstration
     tokens = cfg["train"]["batch_size"] * (seq_len - 1)
     smallest = min(BUDGETS.values())
     for tag, shape in SHAPES.items():
-        d, hidden = shape["width"], 8 * -(-cfg["model"]["mlp_ratio"] * shape["width"] // 8)
-        params = shape["depth"] * (4 * d * d + 3 * d * hidden) + d * vocab
+        params = approx_params(shape, cfg["model"]["mlp_ratio"], vocab)
         if 6 * params * tokens > smallest:
             raise ConfigError(
                 f"budgets: {smallest:.3g} FLOPs is less than one training step of shape {tag} "
