@@ -5,6 +5,7 @@ with one label swapped (mostly hallucinated edges) and truncated walks (parse
 errors), already encoded as id arrays, as the score rule holds them.
 """
 import time
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -12,11 +13,13 @@ import yaml
 from creativity.scoring import label_mask
 from creativity.task import build_task_tables, load_graph, scorer_for
 
+REPO = Path(__file__).resolve().parents[1]
+
 N_WALKS = 200_000
 
 
 def run() -> dict:
-    cfg = yaml.safe_load(open("config.yaml"))
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     t = build_task_tables(cfg["graph"], cfg["task"], cfg["corpus"], cfg["seed"])
     graph = load_graph(t["graph"], t["labels"], cfg["graph"]["num_nodes"])
     scorer = scorer_for(graph, t["prompts"], cfg["scoring"])

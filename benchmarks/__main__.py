@@ -1,0 +1,40 @@
+"""`make bench`: run every benchmark, print a table, write results/benchmarks/summary.json.
+
+Benchmarks measure; they never assert. Goals are printed next to the figures.
+"""
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from benchmarks import bench_dag, bench_models, bench_scoring
+
+GOALS = {
+    "tpp_train_mfu": ">= 0.5",
+    "ebt_step_cost_ratio": "<= 1.2 x ebt_step_flop_ratio",
+    "tpp_generate_speedup_kv": ">= 3",
+    "ebt_generate_speedup_cache": ">= 3",
+    "scoring_walks_per_s": ">= 100000",
+    "dag_dryrun_seconds": "< 60 with dag_jobs >= 2000",
+}
+
+
+def main(out=Path("results/benchmarks/summary.json")) -> dict:
+    summary = {}
+    for bench in (bench_models, bench_scoring, bench_dag):
+        summary.update(bench.run())
+    summary["machine"] = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    width = max(map(len, summary))
+    for key, value in summary.items():
+        shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown:>16}  {GOALS.get(key, '')}")
+    print(f"\nwritten to {out}", file=sys.stderr)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
