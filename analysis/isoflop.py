@@ -13,6 +13,14 @@ depth, width, the width/depth ratio, or params.
   negative outside (extrapolated).
 * With fewer than 3 distinct shapes a parabola is not identified; the best grid
   point is reported instead (method "best_grid_point").
+* `bootstrap_vertex` gives a percentile CI of the vertex: the runs of the budget
+  are resampled with replacement (fixed seed) and the parabola refitted; resamples
+  with < 3 distinct shapes, or whose parabola is flat or opens the wrong way, have
+  no vertex and are skipped (n_boot counts the refits used). It needs at least
+  MIN_BOOT_POINTS runs: with exactly 3 a parabola interpolates, so every usable
+  resample returns the same vertex and the interval would be spuriously narrow.
+
+Groups are (arch, variant, budget): the two EBT variants are never pooled.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ import numpy as np
 import pandas as pd
 
 SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")
+AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_ratio": "width/depth ratio d/L",
+               "params": "parameters N (non-embedding)"}
+MIN_BOOT_POINTS = 4
+CI_LEVEL = 0.95
+GROUP_BY = ("arch", "variant", "budget")
 
 
 def shape_values(table: pd.DataFrame, axis: str) -> pd.Series:
@@ -72,7 +85,7 @@ def fit_isoflop(shape, metric, maximize: bool) -> IsoFlopOptimum:
     c2, c1, c0 = np.polyfit(u, y, 2)
     # Curvature below rounding noise (e.g. a constant metric, such as all-zero
     # creativity) is flat, whatever the sign polyfit happens to return.
-    flat = abs(c2) * np.ptp(u) ** 2 <= 1e-9 * np.ptp(y)
+    flat = np.ptp(y) == 0 or abs(c2) * np.ptp(u) ** 2 <= 1e-9 * np.ptp(y)
     opens_right_way = not flat and (c2 < 0 if maximize else c2 > 0)
     if not opens_right_way:
         return IsoFlopOptimum(np.nan, np.nan, np.nan, np.nan, best_grid, "no_interior_optimum", len(grid), len(y),
@@ -83,12 +96,84 @@ def fit_isoflop(shape, metric, maximize: bool) -> IsoFlopOptimum:
                           float(np.polyval([c2, c1, c0], u_star)), best_grid, "parabola", len(grid), len(y))
 
 
+def parabola(shape, metric) -> np.ndarray | None:
+    """Coefficients (c2, c1, c0) of metric against ln(shape), or None with < 3 distinct shapes."""
+    shape, metric = np.asarray(shape, float), np.asarray(metric, float)
+    ok = np.isfinite(shape) & np.isfinite(metric) & (shape > 0)
+    if len(np.unique(shape[ok])) < 3:
+        return None
+    return np.polyfit(np.log(shape[ok]), metric[ok], 2)
+
+
+@dataclass(frozen=True)
+class VertexCI:
+    """Percentile bootstrap interval of the IsoFLOP vertex, in the axis's units."""
+
+    low: float
+    high: float
+    n_boot: int  # resamples whose refit had a vertex (the percentiles use these)
+    seed: int
+    note: str = ""
+
+
+def bootstrap_vertex(shape, metric, maximize: bool, n_boot: int, seed: int,
+                     min_points: int = MIN_BOOT_POINTS) -> VertexCI:
+    """Resample the runs (points) of one budget with replacement and refit the parabola.
+
+    All resamples are solved at once by least squares on centred ln(shape).
+    """
+    shape, metric = np.asarray(shape, float), np.asarray(metric, float)
+    ok = np.isfinite(shape) & np.isfinite(metric) & (shape > 0)
+    u, y = np.log(shape[ok]), metric[ok]
+    n = len(y)
+    if n_boot <= 0:
+        return VertexCI(np.nan, np.nan, 0, seed, "no bootstrap requested")
+    if n < min_points or len(np.unique(u)) < 3:
+        return VertexCI(np.nan, np.nan, 0, seed,
+                        f"{n} point(s), {len(np.unique(u))} shape(s): vertex CI needs >= {min_points} points and 3 shapes")
+    centre = u.mean()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, (n_boot, n))
+    U, Y = u[idx] - centre, y[idx]
+    sorted_u = np.sort(U, axis=1)
+    n_distinct = 1 + (np.diff(sorted_u, axis=1) > 1e-12).sum(axis=1)
+    design = np.stack([U**2, U, np.ones_like(U)], axis=-1)
+    good = n_distinct >= 3
+    vertices = np.full(n_boot, np.nan)
+    if good.any():
+        X, Yg = design[good], Y[good]
+        coef = np.linalg.solve(np.einsum("bni,bnj->bij", X, X), np.einsum("bni,bn->bi", X, Yg)[..., None])[..., 0]
+        c2, c1 = coef[:, 0], coef[:, 1]
+        spread = np.ptp(Yg, axis=1)
+        flat = (spread == 0) | (np.abs(c2) * np.ptp(U[good], axis=1) ** 2 <= 1e-9 * spread)
+        right_way = ~flat & ((c2 < 0) if maximize else (c2 > 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(right_way, centre - c1 / (2 * c2), np.nan)
+        vertices[good] = v
+    used = vertices[np.isfinite(vertices)]
+    if len(used) == 0:
+        return VertexCI(np.nan, np.nan, 0, seed, f"no resample of {n_boot} had an interior vertex")
+    tail = 100 * (1 - CI_LEVEL) / 2
+    lo, hi = np.percentile(used, [tail, 100 - tail])
+    note = "" if len(used) == n_boot else f"{n_boot - len(used)} of {n_boot} resamples had no vertex and were skipped"
+    return VertexCI(float(np.exp(lo)), float(np.exp(hi)), len(used), seed, note)
+
+
 def isoflop_optima(table: pd.DataFrame, metric: str, axis: str, maximize: bool,
-                   by: tuple[str, ...] = ("arch", "budget")) -> pd.DataFrame:
-    """One row per group in `by` with the fields of IsoFlopOptimum plus metric and axis."""
+                   by: tuple[str, ...] = GROUP_BY, n_boot: int = 0, seed: int = 0) -> pd.DataFrame:
+    """One row per group in `by` with the fields of IsoFlopOptimum plus metric and axis,
+    and the vertex's bootstrap interval (ci_low, ci_high, n_boot, seed, ci_note)."""
     rows = []
     for key, grp in table.groupby(list(by), sort=True):
-        opt = fit_isoflop(shape_values(grp, axis), grp[metric], maximize)
-        rows.append(dict(zip(by, key)) | {"metric": metric, "axis": axis} | asdict(opt))
-    columns = [*by, "metric", "axis", *IsoFlopOptimum.__dataclass_fields__]
+        key = key if isinstance(key, tuple) else (key,)
+        shape = shape_values(grp, axis)
+        opt = fit_isoflop(shape, grp[metric], maximize)
+        if opt.method == "parabola":
+            ci = bootstrap_vertex(shape, grp[metric], maximize, n_boot, seed)
+        else:
+            ci = VertexCI(np.nan, np.nan, 0, seed, "no parabola vertex" if n_boot > 0 else "no bootstrap requested")
+        rows.append(dict(zip(by, key)) | {"metric": metric, "axis": axis} | asdict(opt)
+                    | {"ci_low": ci.low, "ci_high": ci.high, "n_boot": ci.n_boot, "seed": seed, "ci_note": ci.note})
+    columns = [*by, "metric", "axis", *IsoFlopOptimum.__dataclass_fields__, "ci_low", "ci_high", "n_boot", "seed",
+               "ci_note"]
     return pd.DataFrame(rows, columns=columns)

@@ -5,7 +5,8 @@
   seed) gives percentile CIs that do not assume log-normal errors.
 * y = E + A·X^(-b) by nonlinear least squares, for curves that flatten to a floor.
 * The scaling-rate ratio of ebt.md: slope_ebt / slope_tpp - 1, where each slope is
-  that of log(perplexity) = val_loss (in nats) against log X.
+  that of log(perplexity) = val_loss (in nats) against log X; computed for any
+  pair of groups, e.g. each EBT variant against Transformer++.
 
 Points that cannot be logged (x or y <= 0, or non-finite) are dropped and
 counted, never silently: creativity is exactly 0 for a run whose outputs are all
@@ -192,16 +193,22 @@ def _semi_log_slope(log_x: np.ndarray, val_loss: np.ndarray) -> float:
     return _log_slope_intercept(log_x, val_loss)[0]
 
 
-def scaling_rate_ratio(runs: pd.DataFrame, x_col: str, n_boot: int, seed: int) -> ScalingRate:
-    """EBT vs Transformer++ scaling rate on X = runs[x_col].
+def scaling_rate_ratio(runs: pd.DataFrame, x_col: str, n_boot: int, seed: int, group_col: str = "arch",
+                       treatment: str = "ebt", baseline: str = "tpp") -> ScalingRate:
+    """Scaling rate of `treatment` against `baseline` on X = runs[x_col].
 
-    runs needs columns arch, val_loss and x_col; the caller chooses the rows
-    (e.g. non-diverged runs). The bootstrap resamples each architecture's runs
+    The two groups are the rows with runs[group_col] equal to treatment and to
+    baseline; to compare one EBT variant with Transformer++, pass a column holding
+    the (arch, variant) label, e.g. group_col="arch_label", treatment="ebt-system2".
+    The ScalingRate fields named *_ebt hold the treatment, *_tpp the baseline.
+
+    runs needs columns group_col, val_loss and x_col; the caller chooses the rows
+    (e.g. non-diverged runs). The bootstrap resamples each group's runs
     separately, so both slopes keep their own sample size.
     """
     data = {}
-    for arch in ("ebt", "tpp"):
-        sub = runs[runs["arch"] == arch]
+    for arch, name in (("ebt", treatment), ("tpp", baseline)):
+        sub = runs[runs[group_col] == name]
         ok = np.isfinite(sub["val_loss"].to_numpy(float)) & (sub[x_col].to_numpy(float) > 0)
         data[arch] = (np.log(sub[x_col].to_numpy(float)[ok]), sub["val_loss"].to_numpy(float)[ok])
     n_ebt, n_tpp = len(data["ebt"][0]), len(data["tpp"][0])

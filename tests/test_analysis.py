@@ -322,8 +322,9 @@ def test_tradeoff_slopes_per_run_and_decoding(tables):
 
 def test_fits_columns_and_kinds(fit_table):
     assert list(fit_table.columns) == fits.COLUMNS
-    assert set(fit_table["kind"]) == {"power_law", "saturating_power_law", "isoflop_optimum", "scaling_rate",
-                                      "tradeoff_slope", "pareto_hypervolume", "pareto_front"}
+    assert set(fit_table["kind"]) == {"power_law", "saturating_power_law", "isoflop_optimum", "isoflop_power_law",
+                                      "scaling_rate", "tradeoff_slope", "pareto_hypervolume", "pareto_front"}
+    assert set(zip(fit_table["arch"], fit_table["variant"])) >= {("tpp", "tpp"), ("ebt", "system2")}
 
 
 def test_fits_power_laws(fit_table):
@@ -433,9 +434,9 @@ def test_fits_round_trip_parquet(fit_table, tmp_path):
 def _plot_calls(runs, metrics, samples, curves):
     return {
         "compute_scaling": lambda p: plots.plot_compute_scaling(runs, metrics, p, n_boot=50),
-        "isoflop_loss": lambda p: plots.plot_isoflop(runs, metrics, p, metric="val_loss", axis="params"),
+        "isoflop_loss": lambda p: plots.plot_isoflop(runs, metrics, p, metric="val_loss", axes=("params",)),
         "isoflop_creativity": lambda p: plots.plot_isoflop(runs, metrics, p, metric="creativity",
-                                                           axis="width_depth_ratio"),
+                                                           axes="width_depth_ratio"),
         "pareto": lambda p: plots.plot_pareto_fronts(runs, metrics, p),
         "novelty_level": lambda p: plots.plot_novelty_by_level(runs, metrics, p),
         "errors": lambda p: plots.plot_error_shares(runs, metrics, p),
@@ -475,3 +476,173 @@ def test_fits_saturating_law_on_compute_frontier():
     assert sat["E"] == pytest.approx(1.8, rel=1e-4)
     assert sat["A"] == pytest.approx(50, rel=1e-3)
     assert sat["b"] == pytest.approx(0.1, rel=1e-3)
+
+
+# ---------------------------------------------------------------- (arch, variant), Approach 2, bootstrap CIs
+
+SLOPE_BY_VARIANT = {"tpp": 0.10, "system1": 0.12, "system2": 0.13}  # ratios vs tpp: 0.2 and 0.3
+
+
+def make_two_variant_runs(budgets=BUDGETS, opt_exponent=0.0) -> pd.DataFrame:
+    """tpp plus both EBT variants with different loss slopes; optimum params P_STAR·(F/1e16)^opt_exponent."""
+    frames = []
+    for arch, variant in (("tpp", "tpp"), ("ebt", "system1"), ("ebt", "system2")):
+        runs = make_runs(archs=(arch,), budgets=budgets, with_diverged=(variant == "system1"))
+        runs["variant"] = variant
+        runs["run_id"] = runs["run_id"] + f"-{variant}"
+        p_opt = P_STAR * (runs["budget"] / 1e16) ** opt_exponent
+        runs["val_loss"] = (7.0 - SLOPE_BY_VARIANT[variant] * np.log(runs["budget"])
+                            + K_LOSS * (np.log(runs["params"]) - np.log(p_opt)) ** 2)
+        runs.loc[runs["status"] != "ok", "val_loss"] = np.nan
+        frames.append(runs)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def two_variant_fits():
+    runs = make_two_variant_runs()
+    return fits.compute_fits(runs, make_metrics(runs), n_boot=50, seed=0)
+
+
+def test_arch_label():
+    assert fits.arch_label("tpp", "tpp") == "tpp"
+    assert fits.arch_label("ebt", "system1") == "ebt-system1"
+    assert fits.arch_label("ebt", np.nan) == "ebt"
+    labelled = fits.with_labels(pd.DataFrame({"arch": ["tpp", "ebt", "ebt"], "variant": ["tpp", "system2", None]}))
+    assert list(labelled[fits.LABEL]) == ["tpp", "ebt-system2", "ebt"]
+    assert list(labelled["variant"]) == ["tpp", "system2", "ebt"]
+
+
+def test_fits_never_pool_ebt_variants(two_variant_fits):
+    out = two_variant_fits
+    law = pick(out, kind="power_law", metric="val_loss", parameter="exponent")
+    assert sorted(zip(law["arch"], law["variant"])) == [("ebt", "system1"), ("ebt", "system2"), ("tpp", "tpp")]
+    # Each variant's own grid only (pooled, n would be 30), and only its own diverged run counted.
+    assert (law["n"] == len(BUDGETS) * len(SHAPES)).all()
+    assert pick(law, variant="system1")["n_excluded_diverged"].item() == 1
+    assert pick(law, variant="system2")["n_excluded_diverged"].item() == 0
+    # val_loss = c - s·ln F + shape term: slope in ln F is -s, so F-exponent of the power law differs by variant.
+    slopes = pick(out, kind="scaling_rate", x="flops_measured", parameter="slope").set_index("variant")["estimate"]
+    assert slopes.to_dict() == pytest.approx({v: -s for v, s in SLOPE_BY_VARIANT.items()})
+    ratio = pick(out, kind="scaling_rate", x="flops_measured", parameter="ratio").set_index("variant")
+    assert ratio["estimate"].to_dict() == pytest.approx({"system1/tpp": 0.2, "system2/tpp": 0.3})
+    assert (ratio["arch"] == "ebt/tpp").all() and (ratio["n_boot"] > 0).all()
+    hv = pick(out, kind="pareto_hypervolume", parameter="hypervolume")
+    assert len(hv) == 3 * len(BUDGETS)
+    iso = pick(out, kind="isoflop_optimum", metric="val_loss", x="params", parameter="optimum")
+    assert len(iso) == 3 * len(BUDGETS)
+
+
+def test_isoflop_power_law_through_optima(two_variant_fits):
+    # The optimum is P_STAR at every budget: exponent 0, prefactor P_STAR, per (arch, variant).
+    law = pick(two_variant_fits, kind="isoflop_power_law", metric="val_loss")
+    assert len(law) == 3 * 2 and (law["x"] == "budget").all()
+    exp = law[law["parameter"] == "exponent"]
+    pre = law[law["parameter"] == "prefactor"]
+    np.testing.assert_allclose(exp["estimate"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(pre["estimate"], P_STAR, rtol=1e-6)
+    assert (exp["n"] == len(BUDGETS)).all() and (exp["n_boot"] > 0).all()
+
+
+def test_isoflop_power_law_needs_two_interior_budgets():
+    single = make_runs(budgets=[1e16])
+    out = fits.compute_fits(single, make_metrics(single), n_boot=10, seed=0)
+    law = pick(out, kind="isoflop_power_law")
+    assert len(law) and law["estimate"].isna().all()
+    assert law["note"].str.contains("1 budget").all()
+    one_shape = make_runs(shapes=[(4, 128)])
+    out = fits.compute_fits(one_shape, make_metrics(one_shape), n_boot=10, seed=0)
+    law = pick(out, kind="isoflop_power_law")
+    assert law["estimate"].isna().all() and law["note"].str.contains("without a parabola vertex").all()
+
+
+def test_isoflop_power_law_leaves_out_extrapolated_vertices():
+    # Optimum P_STAR·(F/1e16)^0.5, exact vertex of each parabola in ln params: 4.9e5, 1.5e6, 4.9e6
+    # inside the grid (2.2e5 .. 1.47e7), 1.5e7 at 1e18 just beyond it.
+    budgets = [1e15, 1e16, 1e17, 1e18]
+    runs = make_two_variant_runs(budgets=budgets, opt_exponent=0.5)
+    optima = isoflop.isoflop_optima(fits.with_labels(fits.ok_runs(runs)), "val_loss", "params", False)
+    assert (optima.query("budget == 1e18")["edge_distance"] < 0).all()
+    assert (optima.query("budget < 1e18")["edge_distance"] > 0).all()
+    out = fits.compute_fits(runs, pd.DataFrame(), n_boot=10, seed=0)  # no metrics at all, not even columns
+    law = pick(out, kind="isoflop_power_law", metric="val_loss").set_index(["variant", "parameter"])["estimate"]
+    notes = pick(out, kind="isoflop_power_law", metric="val_loss")
+    assert (notes["n"] == 3).all() and notes["note"].str.contains("1 vertex").all()
+    for variant in SLOPE_BY_VARIANT:
+        assert law[(variant, "exponent")] == pytest.approx(0.5, rel=1e-6)
+        assert law[(variant, "prefactor")] == pytest.approx(P_STAR * 1e16**-0.5, rel=1e-5)
+
+
+def test_bootstrap_vertex_exact_parabola_and_skips():
+    shapes = np.repeat([1.0, 2, 4, 8, 16], 2)
+    loss = 2 + (np.log(shapes) - math.log(3.0)) ** 2
+    ci = isoflop.bootstrap_vertex(shapes, loss, maximize=False, n_boot=300, seed=0)
+    # Every resample with >= 3 distinct shapes refits the exact parabola: vertex 3.
+    assert ci.low == pytest.approx(3.0) and ci.high == pytest.approx(3.0)
+    # Resamples of 10 points over 5 shapes with < 3 distinct shapes are rare but possible; all others count.
+    assert 0 < ci.n_boot <= 300 and ci.seed == 0
+    few = isoflop.bootstrap_vertex([1.0, 2, 4], [3, 2, 3], maximize=False, n_boot=100, seed=0)
+    assert math.isnan(few.low) and few.n_boot == 0 and "needs >= 4" in few.note
+    # 4 points over 4 shapes: a resample needs 3 distinct shapes, so some are skipped and counted.
+    four = isoflop.bootstrap_vertex([1.0, 2, 4, 8], [3, 2, 2.1, 3.5], maximize=False, n_boot=400, seed=0)
+    assert 0 < four.n_boot < 400 and "skipped" in four.note
+
+
+def test_bootstrap_vertex_noisy_reproducible_and_in_fits(tables, fit_table):
+    rng = np.random.default_rng(3)
+    shapes = np.repeat([1.0, 2, 4, 8, 16], 4)
+    y = (np.log(shapes) - math.log(4.0)) ** 2 + rng.normal(0, 0.05, len(shapes))
+    a = isoflop.bootstrap_vertex(shapes, y, False, 500, seed=1)
+    assert a == isoflop.bootstrap_vertex(shapes, y, False, 500, seed=1)
+    assert a != isoflop.bootstrap_vertex(shapes, y, False, 500, seed=2)
+    est = isoflop.fit_isoflop(shapes, y, False).optimum
+    assert a.low < est < a.high and a.low < 4.0 < a.high
+    opt = pick(fit_table, kind="isoflop_optimum", metric="val_loss", x="params", parameter="optimum")
+    np.testing.assert_allclose(opt["ci_low"], P_STAR, rtol=1e-6)  # exact synthetic parabola
+    np.testing.assert_allclose(opt["ci_high"], P_STAR, rtol=1e-6)
+    assert (opt["n_boot"] > 0).all() and (opt["ci_method"] == "bootstrap_percentile").all()
+    # 3 distinct d/L... the width/depth axis has 4 distinct values over 5 runs: still >= 4 points.
+    assert (pick(fit_table, kind="isoflop_optimum", parameter="edge_distance")["n_boot"] == 0).all()
+
+
+def test_bootstrap_hypervolume():
+    # Five copies of one point: every resample has hypervolume 2·3 = 6.
+    lo, hi, n, note = pareto.bootstrap_hypervolume([2] * 5, [3] * 5, n_boot=50, seed=0)
+    assert (lo, hi, n, note) == (6.0, 6.0, 50, "")
+    # Staircase (3,1),(2,2),(1,3) + two dominated points: HV 6; resamples can only lose front points.
+    x, y = [3, 2, 1, 1, 0.5], [1, 2, 3, 1, 0.5]
+    lo, hi, n, _ = pareto.bootstrap_hypervolume(x, y, n_boot=400, seed=0)
+    assert hi <= 6.0 + 1e-12 and lo < 6.0 and n == 400
+    assert (lo, hi) == pareto.bootstrap_hypervolume(x, y, n_boot=400, seed=0)[:2]
+    few = pareto.bootstrap_hypervolume([1, 2], [2, 1], n_boot=50, seed=0)
+    assert math.isnan(few[0]) and few[2] == 0 and "needs >= 5" in few[3]
+
+
+def test_fits_pareto_hypervolume_ci(fit_table):
+    hv = pick(fit_table, kind="pareto_hypervolume", parameter="hypervolume", arch="ebt")
+    # Each front point is tied across 5 runs (see test_fits_pareto): a resample almost always keeps
+    # the whole front, and can never exceed it.
+    np.testing.assert_allclose(hv["ci_high"], hv["estimate"])
+    assert (hv["ci_low"] <= hv["estimate"]).all() and (hv["ci_low"] > 0.99 * hv["estimate"]).all()
+    assert (hv["n_boot"] == 200).all() and (hv["seed"] == 0).all()
+
+
+def test_plot_palette_is_per_architecture():
+    assert plots.arch_color("tpp") != plots.arch_color("ebt-system1") != plots.arch_color("ebt-system2")
+    assert plots.arch_color("unknown-x") == plots.arch_color("unknown-x")
+    assert plots.fmt_flops(3e16) == "3e16" and plots.fmt_flops(1e15) == "1e15"
+
+
+def test_isoflop_figure_has_a_row_per_architecture(tmp_path):
+    from PIL import Image
+
+    runs = make_two_variant_runs()
+    metrics = make_metrics(runs)
+    three = plots.plot_isoflop(runs, metrics, tmp_path / "three.png", n_boot=20)
+    one = plots.plot_isoflop(runs[runs["variant"] == "system1"], metrics, tmp_path / "one.png", n_boot=20)
+    h3, h1 = Image.open(three).size[1], Image.open(one).size[1]
+    assert h3 > 2.5 * h1 - 100  # rows = architectures (tpp, ebt-system1, ebt-system2)
+    # Single shape, all-zero creativity: the figure still renders.
+    flat = make_runs(budgets=[1e16], shapes=[(4, 128)], with_diverged=False)
+    assert plots.plot_isoflop_creativity(flat, make_metrics(flat, zero_creativity=True),
+                                         tmp_path / "flat.png").exists()

@@ -81,7 +81,7 @@ def test_metrics_match_samples(tiny_run):
 
 def test_figures_and_report(tiny_run):
     figures = sorted(p.name for p in (tiny_run / "results/figures").glob("*.png"))
-    assert len(figures) == 8 and all((tiny_run / "results/figures" / f).stat().st_size > 5000 for f in figures)
+    assert len(figures) == 9 and all((tiny_run / "results/figures" / f).stat().st_size > 5000 for f in figures)
     result = run_snakemake(tiny_run, "--cores", "1", "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tiny_run / "results/report.html").stat().st_size > 100_000

@@ -3,6 +3,7 @@
 FIGURES = {
     "compute_scaling": ("plot_compute_scaling", ["runs", "metrics"]),
     "isoflop": ("plot_isoflop", ["runs", "metrics"]),
+    "isoflop_creativity": ("plot_isoflop_creativity", ["runs", "metrics"]),
     "pareto": ("plot_pareto_fronts", ["runs", "metrics"]),
     "novelty_by_level": ("plot_novelty_by_level", ["runs", "metrics"]),
     "error_shares": ("plot_error_shares", ["runs", "metrics"]),
