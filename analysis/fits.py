@@ -320,3 +320,11 @@ def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, n_boot: int = 1000, 
     fits = pd.DataFrame(rows, columns=COLUMNS)
     return fits.astype({"n": int, "n_dropped": int, "n_excluded_diverged": int, "n_boot": int, "seed": int,
                         "budget": float, "level": float, "estimate": float})
+
+
+def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs every fit leaves out (diverged or otherwise not ok), for the report."""
+    cols = ["run_id", "arch", "variant", "budget", "depth", "width", "seed", "status", "diverged_step"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    return runs.loc[runs["status"] != "ok", [c for c in cols if c in runs.columns]]

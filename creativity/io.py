@@ -33,7 +33,7 @@ def write_parquet(df: pd.DataFrame, path) -> None:
 
 @contextlib.contextmanager
 def redirect_log(log_path):
-    """Send a script's stdout and stderr to its Snakemake log file."""
+    """Append a script's stdout and stderr to its Snakemake log file (a rerun keeps the earlier attempt)."""
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         yield

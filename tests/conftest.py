@@ -22,3 +22,22 @@ def workdir(tmp_path):
     """A scratch working directory holding a copy of the default config."""
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     return tmp_path
+
+
+def read_table(workdir: Path, name: str):
+    import pandas as pd
+
+    return pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+
+
+TIMING_COLUMNS = ["wall_seconds", "tokens_per_second"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole DAG on the tiny preset, run once per test session."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    shutil.copy(REPO / "workflow/presets/tiny.yaml", workdir / "config.yaml")
+    result = run_snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

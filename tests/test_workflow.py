@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, TIMING_COLUMNS, read_table, run_snakemake
 
 RUNS_COLUMNS = {
     "run_id", "arch", "variant", "depth", "width", "heads", "params", "params_with_embeddings", "budget",
@@ -24,17 +24,7 @@ METRICS_COLUMNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    shutil.copy(REPO / "workflow/presets/tiny.yaml", workdir / "config.yaml")
-    result = run_snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
-
-
-def read(workdir, name):
-    return pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+read = read_table
 
 
 def test_tables_have_their_columns(tiny_run):
@@ -103,5 +93,6 @@ def test_same_config_gives_same_tables(tiny_run, tmp_path):
     for name in ("metrics", "samples"):
         a, b = read(tiny_run, name), read(tmp_path, name)
         pd.testing.assert_frame_equal(a, b)
-    timing = ["wall_seconds", "tokens_per_second"]
-    pd.testing.assert_frame_equal(read(tiny_run, "runs").drop(columns=timing), read(tmp_path, "runs").drop(columns=timing))
+    pd.testing.assert_frame_equal(
+        read(tiny_run, "runs").drop(columns=TIMING_COLUMNS), read(tmp_path, "runs").drop(columns=TIMING_COLUMNS)
+    )

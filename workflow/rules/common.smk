@@ -1,5 +1,6 @@
 # Helpers and config validation. Validation runs when the Snakefile is parsed,
 # so a bad config fails before any job runs and before anything is written.
+import os
 import re
 import sys
 from pathlib import Path
@@ -66,6 +67,53 @@ def validate_config(cfg: dict, schema_path: str) -> None:
         )
 
 
+def _snakemake_processes() -> list[tuple[int, str]]:
+    """(pid, cwd) of every running snakemake process on this machine, via /proc."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            if b"snakemake" in cmdline:
+                found.append((int(proc.name), os.readlink(proc / "cwd")))
+        except OSError:
+            continue
+    return found
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        pids.add(pid)
+    return pids
+
+
+def remove_stale_locks() -> None:
+    """A run killed with -9 leaves .snakemake/locks behind, and the next run refuses to start.
+
+    If no other snakemake process works in this directory, the lock is stale: remove it so
+    rerunning the same command resumes the grid. Skipped inside job processes (their main
+    snakemake holds the lock) and where /proc is missing.
+    """
+    locks = Path(".snakemake/locks")
+    if not locks.is_dir() or not any(locks.iterdir()) or not Path("/proc/self").exists():
+        return
+    others = [(pid, cwd) for pid, cwd in _snakemake_processes() if pid != os.getpid()]
+    ancestors = _ancestors()
+    if any(pid in ancestors for pid, _ in others):
+        return
+    if any(cwd == os.getcwd() for _, cwd in others):
+        return
+    for lock in locks.iterdir():
+        lock.unlink()
+    print("Removed a stale lock left by a killed run; resuming.", file=sys.stderr)
+
+
+remove_stale_locks()
 config.update(coerce_scientific(dict(config)))
 try:
     validate_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))

@@ -5,6 +5,11 @@ rule fit:
         metrics=f"{RESULTS}/tables/metrics.parquet",
     output:
         fits=f"{RESULTS}/tables/fits.parquet",
+        excluded=report(
+            f"{RESULTS}/tables/excluded_runs.csv",
+            caption="../report/excluded_runs.rst",
+            category="Tables",
+        ),
     params:
         n_boot=config["fit"]["n_boot"],
         seed=config["fit"]["seed"],

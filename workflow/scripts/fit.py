@@ -1,11 +1,14 @@
 import pandas as pd
 
-from analysis.fits import compute_fits
-from creativity.io import redirect_log, write_parquet
+from analysis.fits import compute_fits, excluded_runs
+from creativity.io import atomic_path, redirect_log, write_parquet
 
 with redirect_log(snakemake.log[0]):
+    runs = pd.read_parquet(snakemake.input.runs)
+    with atomic_path(snakemake.output.excluded) as tmp:
+        excluded_runs(runs).to_csv(tmp, index=False)
     fits = compute_fits(
-        pd.read_parquet(snakemake.input.runs),
+        runs,
         pd.read_parquet(snakemake.input.metrics),
         n_boot=snakemake.params.n_boot,
         seed=snakemake.params.seed,
