@@ -361,9 +361,10 @@ class EBT(nn.Module):
     # -- training
 
     def sample_n_steps(self) -> int:
-        lo, hi = self.ebt_cfg.random_steps
+        """Thinking steps for the next training step (System 2 draws them from the global RNG)."""
         if self.ebt_cfg.variant == "system1":
             return self.ebt_cfg.steps
+        lo, hi = self.ebt_cfg.random_steps
         return int(torch.randint(lo, hi + 1, ()).item())
 
     def loss(self, idx, targets, mask, n_steps: int, replay: ReplayBuffer | None = None):
@@ -421,15 +422,20 @@ class EBT(nn.Module):
     def think(self, z, obs_kv, positions, obs_mask, n_steps: int, sigma: float = 0.0, generator=None):
         """Gradient descent on z as in training (Langevin noise, if any, before each step), with
         no graph kept. Returns (z_K, energies): energies [K+1, B, Q] holds the energy each
-        step started from, then the energy of z_K under the last step's embedding."""
+        step started from, then the energy of z_K under the last step's embedding.
+
+        obs_kv is the per-layer (k, v) list, or a function returning it that is called at
+        every step: the uncached baseline that recomputes the observed stream each time.
+        """
         energies = []
         alpha = self.alpha.detach()
         for k in range(n_steps + 1):
             if sigma > 0 and k < n_steps:
                 z = z + sigma * torch.randn(z.shape, generator=generator, device=z.device)
+            kv = obs_kv() if callable(obs_kv) else obs_kv
             with torch.enable_grad():
                 z = z.detach().requires_grad_(True)
-                e = self.energy(z, obs_kv, positions, obs_mask, min(k, n_steps - 1))
+                e = self.energy(z, kv, positions, obs_mask, min(k, n_steps - 1))
                 energies.append(e.detach())
                 if k == n_steps:
                     break

@@ -3,7 +3,13 @@
 The budget is turned into a step count by measuring the FLOPs of one real training step
 (models/flops.py); every batch is padded to the same length, so every step costs the same
 (for a System-2 EBT, whose step count is random, each thinking-step count is measured and
-the run is charged the measured cost of the count it actually drew).
+the run is charged the measured cost of the count it actually drew). FLOPs depend only on
+shapes, so a process measures each (model config, batch shape, step count) once.
+
+Exact resume: the data order is a function of (seed, step), the learning rate a function
+of the step, evaluation and FLOP measurement never touch the training RNG, and the
+checkpoint carries the RNG state and the replay buffer. On CPU a killed-then-resumed run
+ends with bit-identical weights (tests/test_training.py).
 
 Files in run_dir:
     checkpoint.pt   full training state, rewritten atomically every checkpoint_every_steps
@@ -32,6 +38,7 @@ from .flops import analytic_flops, measure_step_flops
 from .model import EBT, EBTConfig, ModelConfig, ReplayBuffer, build_model, model_payload
 
 log = logging.getLogger(__name__)
+_MEASURED: dict[tuple, int] = {}  # measured FLOPs of one step, by (model, batch shape, step count)
 
 
 @dataclass
@@ -187,7 +194,11 @@ def train_to_budget(
     with autocast:
         for k in step_counts:
             cost[k] = analytic_flops(model, probe.idx.size(0), probe.idx.size(1), k)
-            cost[k]["flops_measured"] = measure_step_flops(model, probe.idx, probe.targets, probe.mask, k)
+            # FLOPs depend only on shapes, and the counter is slow, so measure once per process.
+            key = (arch, repr(model_cfg), repr(ebt_cfg), tuple(probe.idx.shape), k, device.type)
+            if key not in _MEASURED:
+                _MEASURED[key] = measure_step_flops(model, probe.idx, probe.targets, probe.mask, k)
+            cost[k]["flops_measured"] = _MEASURED[key]
     flops_per_step = sum(c["flops_measured"] for c in cost.values()) / len(cost)
     total_steps = int(flop_budget // flops_per_step)
     if total_steps < 1:
