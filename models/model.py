@@ -349,14 +349,27 @@ class EBT(nn.Module):
             kvs = [cache.layer(i) for i in range(len(kvs))]
         return kvs
 
-    def energy(self, z, obs_kv, positions, obs_mask, step: int):
-        """Energy [B, Q] of candidates z [B, Q, V] at rotary positions [Q]."""
+    def energy(self, p, obs_kv, positions, obs_mask, step: int):
+        """Energy [B, Q] of candidate distributions p [B, Q, V] at rotary positions [Q]."""
         step = min(step, self.step_emb.num_embeddings - 1)
-        h = torch.softmax(z, dim=-1) @ self.cand_emb + self.step_emb.weight[step]
+        h = p @ self.cand_emb + self.step_emb.weight[step]
         cos, sin = self.trunk.cos[positions], self.trunk.sin[positions]
         for block, (k_obs, v_obs) in zip(self.trunk.blocks, obs_kv):
             h = block.forward_prediction(h, cos, sin, k_obs, v_obs, obs_mask)
         return self.energy_head(self.trunk.norm(h)).squeeze(-1).float()
+
+    def descend(self, z, obs_kv, positions, obs_mask, step: int, alpha, create_graph: bool):
+        """One optimisation step: returns (z_next, energy of z).
+
+        The gradient is taken with respect to p = softmax(z), not z, and the step is
+        z_next = p - alpha * dE/dp. Through the softmax Jacobian, dE/dz_v is scaled by
+        p_v (about 1/|vocab| at the start), which stalls learning; stepping in p-space
+        avoids that damping, as the official EBT code does.
+        """
+        p = torch.softmax(z, dim=-1)
+        e = self.energy(p, obs_kv, positions, obs_mask, step)
+        (grad,) = torch.autograd.grad(e.sum(), p, create_graph=create_graph)
+        return p - alpha * grad, e
 
     # -- training
 
@@ -396,9 +409,7 @@ class EBT(nn.Module):
             if system2 and c.langevin_sigma > 0:
                 # Noise before the step, so the final z_K (the one scored) is a descent output.
                 z = z + c.langevin_sigma * torch.randn_like(z)
-            e = self.energy(z, obs_kv, positions, obs_mask, k)
-            (grad,) = torch.autograd.grad(e.sum(), z, create_graph=True)
-            z = z - alpha * grad
+            z, _ = self.descend(z, obs_kv, positions, obs_mask, k, alpha, create_graph=True)
             if not system2 or k == n_steps - 1:
                 losses.append(masked_cross_entropy(z, targets, mask))
         if system2 and replay is not None:
@@ -429,18 +440,17 @@ class EBT(nn.Module):
         """
         energies = []
         alpha = self.alpha.detach()
-        for k in range(n_steps + 1):
-            if sigma > 0 and k < n_steps:
+        for k in range(n_steps):
+            if sigma > 0:
                 z = z + sigma * torch.randn(z.shape, generator=generator, device=z.device)
             kv = obs_kv() if callable(obs_kv) else obs_kv
             with torch.enable_grad():
-                z = z.detach().requires_grad_(True)
-                e = self.energy(z, kv, positions, obs_mask, min(k, n_steps - 1))
-                energies.append(e.detach())
-                if k == n_steps:
-                    break
-                (grad,) = torch.autograd.grad(e.sum(), z)
-            z = z.detach() - alpha * grad
+                z, e = self.descend(z.detach().requires_grad_(True), kv, positions, obs_mask, k, alpha,
+                                    create_graph=False)
+            energies.append(e.detach())
+        kv = obs_kv() if callable(obs_kv) else obs_kv
+        last = self.energy(torch.softmax(z, dim=-1), kv, positions, obs_mask, max(n_steps - 1, 0))
+        energies.append(last.detach())
         return z.detach(), torch.stack(energies)
 
     def param_counts(self) -> dict:
