@@ -10,6 +10,25 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
+DELETE = object()  # as a value in write_config: remove the key
+
+
+def write_config(workdir: Path, base: Path, **changes) -> None:
+    """workdir/config.yaml = the YAML at `base` with dotted keys ("train.lr") changed."""
+    import yaml
+
+    cfg = yaml.safe_load(base.read_text())
+    for dotted, value in changes.items():
+        node, *path = cfg, *dotted.split(".")
+        for key in path[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
 def run_snakemake(workdir: Path, *args, timeout=900) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile with `workdir` as working directory."""
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]

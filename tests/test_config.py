@@ -1,24 +1,8 @@
 """A bad config fails before any job runs, names the offending key, and writes nothing."""
 import pytest
-import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import DELETE, REPO, run_snakemake, write_config
 
-
-def write_config(workdir, **changes):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    for dotted, value in changes.items():
-        node, *path = cfg, *dotted.split(".")
-        for key in path[:-1]:
-            node = node[key]
-        if value is DELETE:
-            del node[path[-1]]
-        else:
-            node[path[-1]] = value
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-
-
-DELETE = object()
 
 BAD = {
     "negative node count": ({"graph.num_nodes": -5}, "graph.num_nodes"),
@@ -38,7 +22,7 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
 def test_bad_config_fails_fast_naming_the_key(workdir, case):
     changes, expected = BAD[case]
-    write_config(workdir, **changes)
+    write_config(workdir, REPO / "config.yaml", **changes)
     result = run_snakemake(workdir, "--cores", "1", timeout=60)
     assert result.returncode != 0
     assert expected in result.stderr + result.stdout, result.stderr[-2000:]

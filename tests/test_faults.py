@@ -6,20 +6,11 @@ import subprocess
 import time
 
 import pandas as pd
-import pytest
-import yaml
-
-from conftest import REPO, SNAKEMAKE, TIMING_COLUMNS, read_table, run_snakemake
+from conftest import REPO, SNAKEMAKE, TIMING_COLUMNS, read_table, run_snakemake, write_config
 
 
 def tiny_config(workdir, **changes):
-    cfg = yaml.safe_load((REPO / "workflow/presets/tiny.yaml").read_text())
-    for dotted, value in changes.items():
-        node, *path = cfg, *dotted.split(".")
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    write_config(workdir, REPO / "workflow/presets/tiny.yaml", **changes)
 
 
 def test_kill_9_mid_training_then_rerun_completes_identically(tiny_run, tmp_path):
