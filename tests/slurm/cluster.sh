@@ -44,12 +44,25 @@ install_packages() {
     [ "$rc" = 0 ] || die "apt-get install slurmctld slurmd slurm-client munge failed (exit $rc)"
 }
 
-pidfile_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# The daemons run in the foreground (-D, --foreground) in their own sessions, so the pids
+# recorded under $PIDS are theirs; output goes to log files, never to our caller's pipes.
+spawn() {
+    local name="$1"; shift
+    setsid "$@" >"$STATE/log/$name.out" 2>&1 </dev/null &
+    echo $! > "$PIDS/$name"
+}
+
+alive() {
+    local f="$PIDS/$1"
+    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null \
+        && ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$f")/status" 2>/dev/null
+}
 
 start_cluster() {
     local state="$1"
     [ "$(id -u)" = 0 ] || die "not root: cannot run slurmd"
-    mkdir -p "$state"/{ctld,spool,log,munge,munge-key}
+    STATE="$state" PIDS="$state/pids"
+    mkdir -p "$state"/{ctld,spool,log,munge,munge-key,pids}
     chmod 755 "$state"
     local host cpus mem_free mem
     host="$(hostname -s)"
@@ -67,10 +80,12 @@ start_cluster() {
     # munged wants its key private, and its socket directory searchable by all but writable
     # by root only.
     chmod 700 "$state/munge-key"; chmod 755 "$state/munge" "$state/log"
-    munged --force --key-file "$key" --socket "$sock" \
+    spawn munged munged --foreground --force --key-file "$key" --socket "$sock" \
         --pid-file "$state/munge/munged.pid" --log-file "$state/log/munged.log" \
-        --seed-file "$state/munge-key/munged.seed" \
-        || die "munged failed to start"
+        --seed-file "$state/munge-key/munged.seed"
+    local i
+    for i in $(seq 1 50); do [ -S "$sock" ] && break; alive munged || die "munged exited"; sleep 0.1; done
+    [ -S "$sock" ] || die "munged did not create its socket $sock"
 
     sed -e "s|@HOST@|$host|g" -e "s|@CPUS@|$cpus|g" -e "s|@MEM@|$mem|g" \
         -e "s|@STATE@|$state|g" -e "s|@MUNGE_SOCKET@|$sock|g" \
@@ -89,47 +104,49 @@ start_cluster() {
     mkdir -p "$(dirname "$SYSTEM_CONF")"
     ln -s "$SLURM_CONF" "$SYSTEM_CONF"
 
-    slurmctld -f "$SLURM_CONF" -i -L "$state/log/slurmctld.log" || die "slurmctld failed to start"
-    slurmd -f "$SLURM_CONF" -L "$state/log/slurmd.log" -N "$host" || die "slurmd failed to start"
+    spawn slurmctld slurmctld -D -i -f "$SLURM_CONF" -L "$state/log/slurmctld.log"
+    spawn slurmd slurmd -D -f "$SLURM_CONF" -L "$state/log/slurmd.log" -N "$host"
 
-    # Wait until the node is idle in both partitions.
-    local i
-    for i in $(seq 1 60); do
-        if sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
-            # A freshly started node may show idle before it is registered; check scontrol.
-            if scontrol show node "$host" 2>/dev/null | grep -q 'State=IDLE'; then
-                echo "cluster up: node $host idle, SLURM_CONF=$SLURM_CONF"
-                return 0
-            fi
+    # Wait (60 s at most) until the node has registered and is idle.
+    local deadline=$(( SECONDS + 60 )) d
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        for d in munged slurmctld slurmd; do alive "$d" || die "$d exited during start-up (see its log)"; done
+        if timeout 5 scontrol show node "$host" 2>/dev/null | grep -q 'State=IDLE'; then
+            echo "cluster up: node $host idle, SLURM_CONF=$SLURM_CONF"
+            return 0
         fi
         sleep 1
     done
-    sinfo -N -l || true
+    timeout 5 sinfo -N -l || true
     die "node $host did not become idle within 60 s"
 }
 
 stop_cluster() {
-    local state="$1" p
+    local state="$1" d
+    PIDS="$state/pids"
     export SLURM_CONF="$state/slurm.conf"
-    [ -f "$SLURM_CONF" ] && scancel --user=root >/dev/null 2>&1 || true
-    for p in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/munge/munged.pid"; do
-        if pidfile_alive "$p"; then kill "$(cat "$p")" 2>/dev/null || true; fi
-    done
+    if alive slurmctld; then
+        timeout 10 squeue -h -o %i 2>/dev/null | xargs -r timeout 10 scancel 2>/dev/null || true
+    fi
+    for d in slurmd slurmctld munged; do alive "$d" && kill "$(cat "$PIDS/$d")" 2>/dev/null || true; done
     if [ -L "$SYSTEM_CONF" ] && [ "$(readlink "$SYSTEM_CONF")" = "$SLURM_CONF" ]; then
         rm -f "$SYSTEM_CONF"
     fi
-    for p in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/munge/munged.pid"; do
-        for _ in $(seq 1 20); do pidfile_alive "$p" || break; sleep 0.5; done
-        if pidfile_alive "$p"; then kill -9 "$(cat "$p")" 2>/dev/null || true; fi
+    for d in slurmd slurmctld munged; do
+        for _ in $(seq 1 20); do alive "$d" || break; sleep 0.5; done
+        if alive "$d"; then kill -9 "$(cat "$PIDS/$d")" 2>/dev/null || true; fi
+        rm -f "$PIDS/$d"
     done
 }
 
 show_logs() {
-    local state="$1" f
-    for f in "$state"/log/*.log; do
+    local state="$1" f n
+    for f in "$state"/log/*; do
         [ -f "$f" ] || continue
-        echo "===== $f (last 40 lines) ====="
-        tail -n 40 "$f"
+        # *.out is the daemons' stdout/stderr, mostly a copy of their *.log: keep it short.
+        case "$f" in *.out) n=10 ;; *) n=40 ;; esac
+        echo "===== $f (last $n lines) ====="
+        tail -n "$n" "$f"
     done
 }
 
