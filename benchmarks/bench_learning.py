@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 import yaml
 

@@ -13,7 +13,6 @@ The synthetic tables are built so the right answers are known in closed form:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

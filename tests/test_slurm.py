@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake
+from conftest import REPO, run_snakemake
 
 CLUSTER_SH = REPO / "tests/slurm/cluster.sh"
 TIMING = ["wall_seconds", "tokens_per_second"]
@@ -103,15 +103,12 @@ TABLES = [f"results/tables/{name}.parquet" for name in ("runs", "samples", "metr
 
 
 @pytest.fixture(scope="module")
-def runs(slurm_cluster, tmp_path_factory):
-    """The tiny DAG up to its four tables, once through the SLURM profile and once locally.
+def runs(slurm_cluster, tiny_run, tmp_path_factory):
+    """The tiny DAG up to its four tables through the SLURM profile; `tiny_run` is the local run.
 
-    Every SLURM job is submitted with sbatch (nothing is a local rule). The local run, for
-    comparison, runs at the same time on one core: the SLURM run spends much of its time
-    waiting (job start-up, status polling), so this costs little extra wall time.
+    Every SLURM job is submitted with sbatch (nothing is a local rule).
     """
     slurm_dir = _copy_tiny(tmp_path_factory.mktemp("tiny_slurm"))
-    local_dir = _copy_tiny(tmp_path_factory.mktemp("tiny_local"))
     slurm_dir.chmod(0o755)
     logdir = slurm_dir / "slurm_logs"
     args = [
@@ -128,11 +125,6 @@ def runs(slurm_cluster, tmp_path_factory):
         "--seconds-between-status-checks", "2",
         *TABLES,
     ]
-    local = subprocess.Popen(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(local_dir), "--cores", "1", *TABLES],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
     t0 = time.monotonic()
     old = dict(os.environ)
     os.environ.update(slurm_cluster["env"])  # run_snakemake copies os.environ; SLURM_CONF must reach sbatch
@@ -142,11 +134,6 @@ def runs(slurm_cluster, tmp_path_factory):
         os.environ.clear()
         os.environ.update(old)
         slurm_s = time.monotonic() - t0
-        try:
-            _, local_err = local.communicate(timeout=900)
-        except subprocess.TimeoutExpired:
-            local.kill()
-            _, local_err = local.communicate()
     if result.returncode != 0:
         job_logs = ""
         for log in sorted(logdir.rglob("*.log"), key=lambda p: p.stat().st_mtime)[-6:]:
@@ -156,9 +143,8 @@ def runs(slurm_cluster, tmp_path_factory):
             f"--- stderr ---\n{_tail(result.stderr, 5000)}\n--- SLURM job logs ---{job_logs}\n"
             f"--- daemons ---\n{_tail(slurm_cluster['logs'](), 3000)}"
         )
-    assert local.returncode == 0, f"the local run of the tiny preset failed:\n{_tail(local_err, 3000)}"
-    print(f"\ntiny preset on SLURM: {slurm_s:.0f} s (local run alongside: {time.monotonic() - t0:.0f} s in all)")
-    return {"slurm": slurm_dir, "local": local_dir, "stderr": result.stderr, "logdir": logdir}
+    print(f"\ntiny preset on SLURM: {slurm_s:.0f} s")
+    return {"slurm": slurm_dir, "local": tiny_run, "stderr": result.stderr, "logdir": logdir}
 
 
 def read(workdir, name):

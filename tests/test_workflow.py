@@ -4,7 +4,6 @@ import shutil
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import REPO, TIMING_COLUMNS, read_table, run_snakemake
 
