@@ -3,6 +3,7 @@
 # PyTorch: on a machine without nvidia-smi the CPU build is installed (torch==…+cpu
 # from the PyTorch CPU index). GPU users override TORCH and TORCH_INDEX, e.g.
 #   make run TORCH=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# Only torch itself is looked up in TORCH_INDEX (--no-deps); everything else comes from PyPI.
 PYTHON      ?= python3
 VENV        ?= .venv
 CORES       ?= all
@@ -24,7 +25,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --retries 1 "$(TORCH)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(BIN)/pip install --quiet --retries 1 --no-deps "$(TORCH)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
