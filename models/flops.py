@@ -13,6 +13,8 @@ positions processed (padding included: that compute is really spent):
     Transformer++: 3 * [ 2LP + 2dV (output head) + 2LSd (Kaplan's causal attention term) ]
     EBT, observed stream once: 3 * [ 2(L-1)P + 2(L-1)Sd + 4d^2 (last layer: k, v only) ]
     EBT, per thinking step:    6 * [ 2dV (candidate embedding) + 2LP + 2LSd + 2d (energy head) ]
+                               per prediction query; the EBT queries only the Q positions
+                               of each row that carry loss (model.EBT._loss_queries)
   The 6 per step is: prediction-stream forward (1), backward to z with create_graph (1:
   activation gradients only), and the outer backward through both of those graphs (2 + 2).
 
@@ -53,7 +55,8 @@ _CUSTOM = {
 }
 
 
-def measure_step_flops(model: nn.Module, idx, targets, mask, n_steps: int | None = None) -> int:
+def measure_step_flops(model: nn.Module, idx, targets, mask, n_steps: int | None = None,
+                       n_queries: int | None = None) -> int:
     """FLOPs of one real training step (loss forward + backward, no optimizer).
 
     Runs under a forked RNG and clears the gradients afterwards, so it leaves the training
@@ -63,14 +66,19 @@ def measure_step_flops(model: nn.Module, idx, targets, mask, n_steps: int | None
         n_steps = model.ebt_cfg.steps
     devices = [idx.device] if idx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
-        loss = model.loss(idx, targets, mask, n_steps) if isinstance(model, EBT) else model.loss(idx, targets, mask)
+        if isinstance(model, EBT):
+            loss = model.loss(idx, targets, mask, n_steps, n_queries=n_queries)
+        else:
+            loss = model.loss(idx, targets, mask)
         loss.backward()
     model.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
 
 
-def analytic_flops(model: nn.Module, batch_size: int, seq_len: int, n_steps: int | None = None) -> dict:
-    """flops_6nd and flops_analytic (see the module docstring) for one step of B x S positions."""
+def analytic_flops(model: nn.Module, batch_size: int, seq_len: int, n_steps: int | None = None,
+                   n_queries: int | None = None) -> dict:
+    """flops_6nd and flops_analytic (see the module docstring) for one step of B x S positions;
+    an EBT runs its prediction stream on n_queries positions per row (None: all S)."""
     cfg = model.cfg
     d, L, V, S, h = cfg.width, cfg.depth, cfg.vocab_size, seq_len, cfg.mlp_hidden
     tokens = batch_size * seq_len
@@ -78,16 +86,17 @@ def analytic_flops(model: nn.Module, batch_size: int, seq_len: int, n_steps: int
     attn = 2 * S * d  # Kaplan: 2 * n_ctx * d per layer per forward token
     if isinstance(model, EBT):
         K = model.ebt_cfg.steps if n_steps is None else n_steps
+        Q = seq_len if n_queries is None else n_queries
         observed = 3 * (2 * (L - 1) * P + (L - 1) * attn + 4 * d * d)
-        per_step = 6 * (2 * d * V + 2 * L * P + L * attn + 2 * d)
-        per_token = observed + K * per_step
+        per_query_step = 6 * (2 * d * V + 2 * L * P + L * attn + 2 * d)
+        total = observed * tokens + K * per_query_step * batch_size * Q
     else:
-        per_token = 3 * (2 * L * P + 2 * d * V + L * attn)
-    return {"flops_6nd": 6 * model.param_counts()["params"] * tokens, "flops_analytic": per_token * tokens}
+        total = 3 * (2 * L * P + 2 * d * V + L * attn) * tokens
+    return {"flops_6nd": 6 * model.param_counts()["params"] * tokens, "flops_analytic": total}
 
 
-def step_flops(model: nn.Module, idx, targets, mask, n_steps: int | None = None) -> dict:
+def step_flops(model: nn.Module, idx, targets, mask, n_steps: int | None = None, n_queries: int | None = None) -> dict:
     """All three counts for one training step on this batch."""
-    out = analytic_flops(model, idx.size(0), idx.size(1), n_steps)
-    out["flops_measured"] = measure_step_flops(model, idx, targets, mask, n_steps)
+    out = analytic_flops(model, idx.size(0), idx.size(1), n_steps, n_queries)
+    out["flops_measured"] = measure_step_flops(model, idx, targets, mask, n_steps, n_queries)
     return out

@@ -100,7 +100,7 @@ def generate_tpp(
     num_samples: int = 1,
     seed: int = 0,
     use_cache: bool = True,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> list[list[Sample]]:
     """num_samples samples per prompt, in prompt order."""
     model.eval()
@@ -146,7 +146,7 @@ def generate_ebt(
     num_samples: int = 1,
     seed: int = 0,
     use_cache: bool = True,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> list[list[Sample]]:
     """num_samples samples per prompt, in prompt order, with per-token energies.
 

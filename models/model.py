@@ -350,10 +350,18 @@ class EBT(nn.Module):
         return kvs
 
     def energy(self, p, obs_kv, positions, obs_mask, step: int):
-        """Energy [B, Q] of candidate distributions p [B, Q, V] at rotary positions [Q]."""
+        """Energy [B, Q] of candidate distributions p [B, Q, V].
+
+        positions: rotary positions, [Q] shared by every row, or [B, Q] per row.
+        obs_mask: which observed keys each query sees, [Q, T] (or None: all) with shared
+        positions, [B, Q, T] with per-row positions.
+        """
         step = min(step, self.step_emb.num_embeddings - 1)
         h = p @ self.cand_emb + self.step_emb.weight[step]
         cos, sin = self.trunk.cos[positions], self.trunk.sin[positions]
+        if positions.dim() == 2:  # per-row positions [B, Q]: broadcast over heads
+            cos, sin = cos[:, None], sin[:, None]
+            obs_mask = obs_mask[:, None]
         for block, (k_obs, v_obs) in zip(self.trunk.blocks, obs_kv):
             h = block.forward_prediction(h, cos, sin, k_obs, v_obs, obs_mask)
         return self.energy_head(self.trunk.norm(h)).squeeze(-1).float()
@@ -380,7 +388,30 @@ class EBT(nn.Module):
         lo, hi = self.ebt_cfg.random_steps
         return int(torch.randint(lo, hi + 1, ()).item())
 
-    def loss(self, idx, targets, mask, n_steps: int, replay: ReplayBuffer | None = None):
+    @staticmethod
+    def _loss_queries(z0, targets, mask, n_queries: int | None):
+        """Keep only the prediction-stream queries the loss needs.
+
+        The observed stream already carries the context, so a candidate at a position
+        without loss (prompt tokens, padding) does no useful work, and the prediction stream
+        is most of an EBT step's cost. Each row's loss positions are moved to the front and
+        the rows cut to n_queries (None: all S positions), a fixed number so that every
+        step costs the same FLOPs. Candidates never see each other, so the loss and its
+        gradients are exactly those of the full layout (tests/test_models.py checks it).
+        Returns z0, rotary positions [B, Q], observed mask [B, Q, S], targets and mask [B, Q].
+        """
+        B, S = mask.shape
+        Q = S if n_queries is None else n_queries
+        if int(mask.sum(1).max()) > Q:
+            raise ValueError(f"a row has {int(mask.sum(1).max())} loss positions > n_queries={Q}")
+        order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, :Q]  # loss positions first
+        # Query for target i sits at rotary position i + 1 and sees observed tokens 0..i.
+        obs_mask = torch.arange(S, device=mask.device) <= order[..., None]
+        z0 = z0.gather(1, order[..., None].expand(-1, -1, z0.size(-1)))
+        return z0, order + 1, obs_mask, targets.gather(1, order), mask.gather(1, order)
+
+    def loss(self, idx, targets, mask, n_steps: int, replay: ReplayBuffer | None = None,
+             n_queries: int | None = None):
         """Cross entropy of softmax(z) against the next token, through the thinking steps.
 
         System 1: z is detached before each step, so each step's loss trains one step of
@@ -390,17 +421,16 @@ class EBT(nn.Module):
         the global torch RNG, which the trainer checkpoints.
         """
         c = self.ebt_cfg
-        B, S = idx.shape
         obs_kv = self.observed_kv(idx)  # once per trajectory, reused by every step below
-        positions = torch.arange(1, S + 1, device=idx.device)
-        obs_mask = torch.ones(S, S, dtype=torch.bool, device=idx.device).tril()
-        z = torch.randn(B, S, self.cfg.vocab_size, device=idx.device) * c.init_std
+        z0 = torch.randn(*idx.shape, self.cfg.vocab_size, device=idx.device) * c.init_std
+        z, positions, obs_mask, targets, mask = self._loss_queries(z0, targets, mask, n_queries)
+        B, Q = targets.shape
         alpha = self.alpha
         system2 = c.variant == "system2"
         if system2:
             if replay is not None:
                 z = replay.initialise(z)
-            alpha = alpha * torch.empty(B, S, 1, device=idx.device).uniform_(0.5, 2.0)
+            alpha = alpha * torch.empty(B, Q, 1, device=idx.device).uniform_(0.5, 2.0)
         losses = []
         z.requires_grad_(True)
         for k in range(n_steps):
@@ -417,15 +447,13 @@ class EBT(nn.Module):
         return torch.stack(losses).mean()
 
     @torch.no_grad()
-    def eval_loss(self, idx, targets, mask, generator: torch.Generator):
+    def eval_loss(self, idx, targets, mask, generator: torch.Generator, n_queries: int | None = None):
         """Loss of softmax(z_K) after the training step count, no noise, z_0 from `generator`
         (kept separate so evaluation never disturbs the training RNG stream)."""
-        B, S = idx.shape
         obs_kv = self.observed_kv(idx)
-        positions = torch.arange(1, S + 1, device=idx.device)
-        obs_mask = torch.ones(S, S, dtype=torch.bool, device=idx.device).tril()
-        z0 = torch.randn(B, S, self.cfg.vocab_size, generator=generator, device=generator.device)
-        z = self.think(z0.to(idx.device) * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.ebt_cfg.steps)[0]
+        z0 = torch.randn(*idx.shape, self.cfg.vocab_size, generator=generator, device=generator.device)
+        z0, positions, obs_mask, targets, mask = self._loss_queries(z0.to(idx.device), targets, mask, n_queries)
+        z = self.think(z0 * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.ebt_cfg.steps)[0]
         return masked_cross_entropy(z, targets, mask)
 
     # -- inference

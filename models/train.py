@@ -110,13 +110,18 @@ def _atomic_write_text(text: str, path: Path):
     os.replace(tmp, path)
 
 
-def _loss(model, batch, n_steps, replay=None):
+def _loss(model, batch, n_steps, replay=None, n_queries=None):
     if isinstance(model, EBT):
-        return model.loss(batch.idx, batch.targets, batch.mask, n_steps, replay)
+        return model.loss(batch.idx, batch.targets, batch.mask, n_steps, replay, n_queries)
     return model.loss(batch.idx, batch.targets, batch.mask)
 
 
-def evaluate(model, batches, device, autocast, seed: int) -> float:
+def loss_queries(sequences, target_starts) -> int:
+    """Most loss positions in any one sequence: the EBT's prediction-stream width."""
+    return max(len(s) - start for s, start in zip(sequences, target_starts))
+
+
+def evaluate(model, batches, device, autocast, seed: int, n_queries: int | None = None) -> float:
     """Mean val loss over fixed batches. The EBT starts its z_0 from a generator seeded here,
     so val_loss is deterministic and the training RNG stream is untouched."""
     model.eval()
@@ -126,7 +131,7 @@ def evaluate(model, batches, device, autocast, seed: int) -> float:
         for b in batches:
             b = b.to(device)
             if isinstance(model, EBT):
-                loss = model.eval_loss(b.idx, b.targets, b.mask, gen)
+                loss = model.eval_loss(b.idx, b.targets, b.mask, gen, n_queries)
             else:
                 loss = model.loss(b.idx, b.targets, b.mask)
             n = int(b.mask.sum())
@@ -169,6 +174,7 @@ def train_to_budget(
     if length > model_cfg.max_seq_len:
         raise ValueError(f"longest sequence has {length} tokens > max_seq_len={model_cfg.max_seq_len}")
     val_batches = eval_batches(sequences, target_starts, val_idx, pad_id, length, train_cfg.batch_size, train_cfg.eval_max_batches)
+    n_queries = loss_queries(sequences, target_starts) if arch == "ebt" else None
 
     def train_batch(step):
         pos = batch_positions(len(train_idx), train_cfg.batch_size, step, train_cfg.seed)
@@ -193,11 +199,11 @@ def train_to_budget(
     cost = {}
     with autocast:
         for k in step_counts:
-            cost[k] = analytic_flops(model, probe.idx.size(0), probe.idx.size(1), k)
+            cost[k] = analytic_flops(model, probe.idx.size(0), probe.idx.size(1), k, n_queries)
             # FLOPs depend only on shapes, and the counter is slow, so measure once per process.
-            key = (arch, repr(model_cfg), repr(ebt_cfg), tuple(probe.idx.shape), k, device.type)
+            key = (arch, repr(model_cfg), repr(ebt_cfg), tuple(probe.idx.shape), k, n_queries, device.type)
             if key not in _MEASURED:
-                _MEASURED[key] = measure_step_flops(model, probe.idx, probe.targets, probe.mask, k)
+                _MEASURED[key] = measure_step_flops(model, probe.idx, probe.targets, probe.mask, k, n_queries)
             cost[k]["flops_measured"] = _MEASURED[key]
     flops_per_step = sum(c["flops_measured"] for c in cost.values()) / len(cost)
     total_steps = int(flop_budget // flops_per_step)
@@ -265,7 +271,7 @@ def train_to_budget(
         batch = train_batch(step)
         n_steps = model.sample_n_steps() if isinstance(model, EBT) else None
         with autocast:
-            loss = _loss(model, batch, n_steps, replay)
+            loss = _loss(model, batch, n_steps, replay, n_queries)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             status, diverged_step = "diverged", step
@@ -282,7 +288,8 @@ def train_to_budget(
         done = state["step"]
         row = {"step": done, "tokens": done * tokens_per_step, "train_loss": loss_value, "lr": lr, "val_loss": float("nan")}
         if done % train_cfg.eval_every_steps == 0 or done == total_steps:
-            row["val_loss"] = evaluate(model, val_batches, device, autocast, train_cfg.seed) if val_batches else float("nan")
+            row["val_loss"] = (evaluate(model, val_batches, device, autocast, train_cfg.seed, n_queries)
+                               if val_batches else float("nan"))
         state["curve"].append(row)
         state["wall_seconds"] = wall_before + time.perf_counter() - t_start
         if done % train_cfg.checkpoint_every_steps == 0 or done == total_steps:

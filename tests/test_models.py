@@ -85,3 +85,34 @@ def test_ebt_training_loss_reaches_every_parameter_through_second_order_terms():
         assert model.log_alpha.grad.abs() > 0
         assert model.energy_head.weight.grad.abs().sum() > 0
         assert model.tok_emb.weight.grad.abs().sum() > 0  # via the observed stream's keys/values
+
+
+def test_ebt_loss_on_loss_positions_only_equals_the_full_layout():
+    """Querying only the positions that carry loss (n_queries) must not change the loss or
+    any gradient: the dropped candidates (prompt, padding) feed nothing."""
+    torch.manual_seed(0)
+    model = EBT(CFG, EBTConfig())
+    idx = torch.randint(0, 40, (3, 12))
+    targets = torch.randint(0, 40, (3, 12))
+    mask = torch.zeros(3, 12, dtype=torch.bool)
+    mask[0, 4:10] = True  # prompt 0..3, completion 4..9, padding after
+    mask[1, 7:12] = True
+    mask[2, 2:5] = True
+    results = []
+    for n_queries in (None, 6):
+        model.zero_grad()
+        torch.manual_seed(1)  # same z_0 draws in both layouts
+        loss = model.loss(idx, targets, mask, n_steps=2, n_queries=n_queries)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (full, g_full), (cut, g_cut) = results
+    torch.testing.assert_close(cut, full, rtol=1e-5, atol=1e-6)
+    for name in g_full:
+        torch.testing.assert_close(g_cut[name], g_full[name], rtol=1e-4, atol=1e-7, msg=name)
+    assert not torch.allclose(model.loss(idx, targets, ~mask, n_steps=2).detach(), full)  # the mask matters
+    try:
+        model.loss(idx, targets, mask, n_steps=2, n_queries=5)
+    except ValueError as e:
+        assert "n_queries=5" in str(e)
+    else:
+        raise AssertionError("a row with more loss positions than n_queries must be refused")

@@ -75,6 +75,12 @@ def test_measured_flops_match_analytic_within_10_percent(arch, variant):
     assert f["flops_measured"] >= f["flops_analytic"]
     if arch == "ebt":  # 6ND ignores the thinking passes: far below the real cost
         assert f["flops_6nd"] < 0.3 * f["flops_measured"]
+        # Querying only the loss positions (12 of 32 here) cuts the thinking passes, and
+        # the analytic count follows the measured one there too.
+        mask[:, :20] = False
+        cut = step_flops(model, idx, idx, mask, n_queries=12)
+        assert abs(cut["flops_analytic"] / cut["flops_measured"] - 1) < 0.10
+        assert cut["flops_measured"] < 0.6 * f["flops_measured"]
 
 
 def _cfg(**kw):

@@ -168,7 +168,19 @@ def parse_shape_tag(tag: str) -> dict:
     return {"depth": depth, "width": width, "heads": heads}
 
 
-BUDGETS = {budget_tag(b): b for b in budget_values(config["budgets"])}
+def architecture_budgets(cfg: dict) -> dict[str, dict[str, float]]:
+    """Budget tag -> FLOPs for each architecture: `budgets`, unless `budgets_by_architecture`
+    gives that architecture its own (an EBT step costs several Transformer++ steps, so the
+    two learn the task over different compute ranges)."""
+    own = cfg.get("budgets_by_architecture") or {}
+    return {
+        arch: {budget_tag(b): b for b in budget_values(own.get(arch, cfg["budgets"]))}
+        for arch in cfg["architectures"]
+    }
+
+
+ARCH_BUDGETS = architecture_budgets(config)
+BUDGETS = {tag: b for budgets in ARCH_BUDGETS.values() for tag, b in budgets.items()}
 SHAPES = {shape_tag(s): s for s in shape_values(config["shapes"], config["model"]["mlp_ratio"])}
 ARCHS = list(config["architectures"])
 SEEDS = [str(s) for s in config["seeds"]]
@@ -176,7 +188,11 @@ RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
 
 
 def run_dirs() -> list[str]:
-    return expand(RUN_DIR, arch=ARCHS, budget=list(BUDGETS), shape=list(SHAPES), seed=SEEDS)
+    return [
+        d
+        for arch in ARCHS
+        for d in expand(RUN_DIR, arch=arch, budget=list(ARCH_BUDGETS[arch]), shape=list(SHAPES), seed=SEEDS)
+    ]
 
 
 wildcard_constraints:
@@ -198,8 +214,14 @@ def check_grid(cfg: dict) -> None:
             raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even for rotary embeddings ({tag})")
     if cfg["ebt"]["random_steps"][0] > cfg["ebt"]["random_steps"][1]:
         raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
-    if isinstance(cfg["budgets"], dict) and cfg["budgets"]["min"] > cfg["budgets"]["max"]:
-        raise ConfigError(f"budgets.min={cfg['budgets']['min']} exceeds budgets.max={cfg['budgets']['max']}")
+    named = {"budgets": cfg["budgets"]}
+    for arch, budgets in (cfg.get("budgets_by_architecture") or {}).items():
+        if arch not in cfg["architectures"]:
+            raise ConfigError(f"budgets_by_architecture.{arch}: not one of architectures {cfg['architectures']}")
+        named[f"budgets_by_architecture.{arch}"] = budgets
+    for key, budgets in named.items():
+        if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
+            raise ConfigError(f"{key}.min={budgets['min']} exceeds {key}.max={budgets['max']}")
     check_budgets_cover_one_step(cfg)
     check_task_feasible(cfg)
 
