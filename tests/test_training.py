@@ -9,7 +9,7 @@ from models.data import batch_positions, make_batch, split_train_val
 from models.flops import analytic_flops, step_flops
 from models.generate import generate_ebt
 from models.model import EBTConfig, ModelConfig, build_model, load_model
-from models.train import TrainConfig, train_to_budget
+from models.train import TrainConfig, loss_queries, train_to_budget
 
 BOS, SEP, EOS, PAD = 0, 1, 2, 3
 V = 16
@@ -96,7 +96,8 @@ def _steps_budget(arch, ebt_cfg, steps, batch_size=8):
     seqs, starts = copy_task(200)
     b = make_batch(seqs, starts, list(range(batch_size)), PAD, max(map(len, seqs)))
     ks = range(ebt_cfg.random_steps[0], ebt_cfg.random_steps[1] + 1) if ebt_cfg and ebt_cfg.variant == "system2" else [None]
-    per = sum(analytic_flops(model, *b.idx.shape, k)["flops_analytic"] for k in ks) / len(ks)
+    n_queries = loss_queries(seqs, starts) if arch == "ebt" else None  # as train_to_budget does
+    per = sum(analytic_flops(model, *b.idx.shape, k, n_queries)["flops_analytic"] for k in ks) / len(ks)
     # measured is within a few percent above analytic for these shapes (see the FLOP test)
     return per * 1.04 * steps
 
