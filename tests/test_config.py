@@ -46,3 +46,14 @@ def test_missing_config_file_is_named(workdir):
 def test_default_config_is_valid(workdir):
     result = run_snakemake(workdir, "--cores", "1", "-n", timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_paper_preset_inherits_no_default_budgets(workdir):
+    """--configfile merges a preset into config.yaml key by key: the paper preset must not
+    pick up the default run's EBT budgets. Every architecture gets the same 10 budgets."""
+    result = run_snakemake(workdir, "--cores", "1", "-n", "--configfile", str(REPO / "workflow/presets/paper.yaml"),
+                           timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    train_jobs = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]
+    # 3 architectures x 10 budgets x 17 shapes (depths x ratios inside 1M-100M params) x 3 seeds
+    assert train_jobs and int(train_jobs[0].split()[1]) == 3 * 10 * 17 * 3
