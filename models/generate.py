@@ -45,6 +45,18 @@ def _batches(prompts, num_samples, batch_size):
             yield chunk, torch.tensor([prompts[i] for i in chunk], dtype=torch.long)
 
 
+def _decoding_batches(model, prompts, num_samples, batch_size, max_new_tokens, eos_id, use_cache):
+    """Per batch: (rows, prompt ids on the model's device, number of new tokens to decode,
+    a fresh _Recorder, and a KV cache sized for prompt + new tokens, or None)."""
+    device = next(model.parameters()).device
+    for rows, idx in _batches(prompts, num_samples, batch_size):
+        idx = idx.to(device)
+        b, P = idx.shape
+        n_new = min(max_new_tokens, model.cfg.max_seq_len - P)
+        cache = model.trunk.new_cache(b, P + n_new, device) if use_cache else None
+        yield rows, idx, n_new, _Recorder(b, eos_id), cache
+
+
 def _pick(logits, temperature, generator):
     if temperature == 0:
         return logits.argmax(-1)
@@ -107,12 +119,8 @@ def generate_tpp(
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     results = [[] for _ in prompts]
-    for rows, idx in _batches(prompts, num_samples, batch_size):
-        idx = idx.to(device)
-        b, P = idx.shape
-        n_new = min(max_new_tokens, model.cfg.max_seq_len - P)
-        rec = _Recorder(b, eos_id)
-        cache = model.trunk.new_cache(b, P + n_new, device) if use_cache else None
+    for rows, idx, n_new, rec, cache in _decoding_batches(model, prompts, num_samples, batch_size, max_new_tokens,
+                                                          eos_id, use_cache):
         logits = model(idx, cache)[:, -1]
         for t in range(n_new):
             tok = _pick(logits, temperature, gen)
@@ -160,12 +168,9 @@ def generate_ebt(
     K = steps or model.ebt_cfg.steps
     M, V = num_candidates, model.cfg.vocab_size
     results = [[] for _ in prompts]
-    for rows, idx in _batches(prompts, num_samples, batch_size):
-        idx = idx.to(device)
+    for rows, idx, n_new, rec, cache in _decoding_batches(model, prompts, num_samples, batch_size, max_new_tokens,
+                                                          eos_id, use_cache):
         b, P = idx.shape
-        n_new = min(max_new_tokens, model.cfg.max_seq_len - P)
-        rec = _Recorder(b, eos_id)
-        cache = model.trunk.new_cache(b, P + n_new, device) if use_cache else None
         obs = model.observed_kv(idx, cache) if use_cache else None
         arange = torch.arange(b, device=device)
         for t in range(n_new):

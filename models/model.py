@@ -402,8 +402,9 @@ class EBT(nn.Module):
         """
         B, S = mask.shape
         Q = S if n_queries is None else n_queries
-        if int(mask.sum(1).max()) > Q:
-            raise ValueError(f"a row has {int(mask.sum(1).max())} loss positions > n_queries={Q}")
+        most = int(mask.sum(1).max())
+        if most > Q:
+            raise ValueError(f"a row has {most} loss positions > n_queries={Q}")
         order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, :Q]  # loss positions first
         # Query for target i sits at rotary position i + 1 and sees observed tokens 0..i.
         obs_mask = torch.arange(S, device=mask.device) <= order[..., None]
