@@ -11,14 +11,12 @@ Every function
   * draws a "no data" note in an empty panel instead of failing on degenerate
     input, so a partial pipeline still yields a full set of figures;
   * puts legends outside the data area;
-  * writes the PNG atomically (temp file in the same directory, then os.replace),
+  * writes the PNG atomically (creativity.io.atomic_path: temp file beside it, then renamed),
     so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -34,6 +32,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 from analysis import isoflop, pareto, powerlaw  # noqa: E402
+from creativity.io import atomic_path  # noqa: E402
 from analysis.fits import (DEFAULT_DECODING, LABEL, METRIC_COLUMNS, _ensure_columns, isoflop_tables,  # noqa: E402
                            with_labels)  # noqa: E402
 
@@ -73,19 +72,14 @@ def _arch_labels(table: pd.DataFrame, arch: str | None = None) -> list[str]:
 
 def _save(fig, out_path) -> Path:
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".png", dir=out_path.parent)
-    os.close(fd)
     try:
         with warnings.catch_warnings():  # tight_layout warns on odd layouts; the figure is still saved
             warnings.simplefilter("ignore")
             fig.tight_layout()
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, out_path)
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out_path
 
 

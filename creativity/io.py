@@ -1,9 +1,10 @@
-"""Atomic Parquet writes and log redirection shared by the workflow scripts."""
+"""Atomic writes and rule logs shared by the workflow scripts."""
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import traceback
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -12,17 +13,19 @@ import pandas as pd
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it into place only on success,
-    so a killed job never leaves a truncated file that a later run trusts."""
+    so a killed job never leaves a truncated file that a later run trusts.
+
+    The temporary name keeps the suffix (savefig reads the format from it), and the
+    file is created by the writer with an ordinary open(), so it gets the user's umask
+    (mkstemp would make every output 0600, unreadable to collaborators)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
-        yield tmp
+        yield str(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def write_parquet(df: pd.DataFrame, path) -> None:
@@ -32,7 +35,14 @@ def write_parquet(df: pd.DataFrame, path) -> None:
 
 @contextlib.contextmanager
 def redirect_log(log_path):
-    """Append a script's stdout and stderr to its Snakemake log file (a rerun keeps the earlier attempt)."""
+    """Append a script's stdout and stderr to its Snakemake log file (a rerun keeps the earlier attempt).
+
+    An exception is written to the log with its traceback before it propagates, so the log
+    Snakemake points to on failure says what went wrong."""
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        yield
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc(file=log)
+            raise
