@@ -1,5 +1,8 @@
 # Creativity scaling-law pipeline:
 #   task -> train -> sample -> score -> aggregate -> fit -> plot -> report
+from pipeline.config import exit_on_yaml_error
+
+exit_on_yaml_error("config.yaml")  # Snakemake names neither line nor column
 configfile: "config.yaml"
 
 

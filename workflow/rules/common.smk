@@ -1,62 +1,18 @@
 # Helpers and config validation. Validation runs when the Snakefile is parsed,
 # so a bad config fails before any job runs and before anything is written.
-import os
-import re
 import sys
 from pathlib import Path
 
-import jsonschema
-import yaml
-
 sys.path.insert(0, str(Path(workflow.basedir)))
+
+from pipeline import lock, resume
+from pipeline.config import ConfigError, check_config, coerce_scientific
 
 RESULTS = "results"
 
 
-class ConfigError(Exception):
-    pass
-
-
-def _key_path(error) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return ".".join(filter(None, [path, unknown[0] if unknown else ""]))
-    if error.validator == "required":
-        return ".".join(filter(None, [path, error.message.split("'")[1]]))
-    return path or "<top level>"
-
-
-_SCIENTIFIC = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
-
-
-def coerce_scientific(value):
-    """YAML 1.1 reads 3e12 (no dot, no exponent sign) as a string; make it the number meant."""
-    if isinstance(value, dict):
-        return {k: coerce_scientific(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [coerce_scientific(v) for v in value]
-    if isinstance(value, str) and _SCIENTIFIC.match(value):
-        return float(value)
-    return value
-
-
-def _deepest(error):
-    """For oneOf, the alternative that got deepest into the value says most about the mistake."""
-    while error.context:
-        error = max(error.context, key=lambda e: len(e.absolute_path))
-    return error
-
-
 def validate_config(cfg: dict, schema_path: str) -> None:
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(
-        (_deepest(e) for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
-    if errors:
-        lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
-        raise ConfigError("invalid config (workflow/schemas/config.schema.yaml):\n" + "\n".join(lines))
+    check_config(cfg, schema_path)
     task, graph = cfg["task"], cfg["graph"]
     if task["min_hops"] > task["max_hops"]:
         raise ConfigError(f"task.min_hops={task['min_hops']} exceeds task.max_hops={task['max_hops']}")
@@ -67,53 +23,6 @@ def validate_config(cfg: dict, schema_path: str) -> None:
         )
 
 
-def _snakemake_processes() -> list[tuple[int, str]]:
-    """(pid, cwd) of every running snakemake process on this machine, via /proc."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            if b"snakemake" in cmdline:
-                found.append((int(proc.name), os.readlink(proc / "cwd")))
-        except OSError:
-            continue
-    return found
-
-
-def _ancestors() -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid > 1:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
-        pids.add(pid)
-    return pids
-
-
-def remove_stale_locks() -> None:
-    """A run killed with -9 leaves .snakemake/locks behind, and the next run refuses to start.
-
-    If no other snakemake process works in this directory, the lock is stale: remove it so
-    rerunning the same command resumes the grid. Skipped inside job processes (their main
-    snakemake holds the lock) and where /proc is missing.
-    """
-    locks = Path(".snakemake/locks")
-    if not locks.is_dir() or not any(locks.iterdir()) or not Path("/proc/self").exists():
-        return
-    others = [(pid, cwd) for pid, cwd in _snakemake_processes() if pid != os.getpid()]
-    ancestors = _ancestors()
-    if any(pid in ancestors for pid, _ in others):
-        return
-    if any(cwd == os.getcwd() for _, cwd in others):
-        return
-    for lock in locks.iterdir():
-        lock.unlink()
-    print("Removed a stale lock left by a killed run; resuming.", file=sys.stderr)
-
-
-remove_stale_locks()
 config.update(coerce_scientific(dict(config)))
 try:
     validate_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
@@ -281,3 +190,33 @@ def per_run(filename: str) -> list[str]:
 
 
 USES_GPU = config["resources"]["device"] == "cuda"
+
+
+# --- taking up after a killed run ----------------------------------------------
+def resume_after_kill() -> None:
+    """Remove a killed run's lock, and make this run redo what the kill interrupted (pipeline.lock,
+    pipeline.resume). Nothing is touched while another run may hold the directory."""
+    locks = Path(".snakemake/locks")
+    try:
+        note = lock.release_if_stale(locks, lock.this_process())
+    except lock.LockHeld as held:
+        print(f"{held}", file=sys.stderr)  # Snakemake then refuses to run (a dry run only warns)
+        return
+    if note:
+        print(note, file=sys.stderr)
+    for path in resume.restore_killed_outputs(Path(".snakemake")):
+        print(f"{path}: its job was killed; marked incomplete, so it and everything built from it are redone.", file=sys.stderr)
+    for path, why in resume.damaged_tables(Path(RESULTS)):
+        path.unlink()
+        print(f"{path}: damaged ({why}); removed, so its rule rebuilds it.", file=sys.stderr)
+
+
+# Job processes parse the Snakefile too, under their parent's lock; --unlock only removes locks.
+if workflow.is_main_process and "--unlock" not in sys.argv:
+    resume_after_kill()
+
+
+onstart:
+    # Record who holds the lock Snakemake has just taken, so that a later run can tell a stale lock.
+    if workflow.execution_settings.lock:
+        lock.record_owner(Path(".snakemake/locks"), lock.this_process())

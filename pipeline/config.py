@@ -1,0 +1,141 @@
+"""Parse-time checks of the config: each refusal names the key (or file, line and column).
+
+workflow/rules/common.smk runs these when the Snakefile is parsed, so a bad config stops
+before any job runs and before anything is written. The JSON schema checks types and
+ranges; the checks here are the ones a schema cannot express.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(Exception):
+    pass
+
+
+def check_yaml_syntax(path) -> None:
+    """Snakemake reports a YAML error without the file, line or column; say all three."""
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise ConfigError(
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: {err.problem or err.context}"
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML syntax error: {err}") from None
+
+
+_SCIENTIFIC = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
+
+
+def coerce_scientific(value):
+    """YAML 1.1 reads 3e12 (no dot, no exponent sign) as a string; make it the number meant."""
+    if isinstance(value, dict):
+        return {k: coerce_scientific(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce_scientific(v) for v in value]
+    if isinstance(value, str) and _SCIENTIFIC.match(value):
+        return float(value)
+    return value
+
+
+def non_finite_keys(value, key: str = "") -> list[str]:
+    """Dotted keys of every NaN or infinite number in a nested config (`.nan`, `.inf` in YAML)."""
+    if isinstance(value, dict):
+        return [k for name, v in value.items() for k in non_finite_keys(v, f"{key}.{name}" if key else str(name))]
+    if isinstance(value, list):
+        return [k for i, v in enumerate(value) for k in non_finite_keys(v, f"{key}.{i}")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [key]
+    return []
+
+
+def check_finite(cfg: dict) -> None:
+    bad = non_finite_keys(cfg)
+    if bad:
+        raise ConfigError("non-finite number (nan or inf) where a finite one is needed: " + ", ".join(bad))
+
+
+def _key_path(error) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return ".".join(filter(None, [path, unknown[0] if unknown else ""]))
+    if error.validator == "required":
+        return ".".join(filter(None, [path, error.message.split("'")[1]]))
+    return path or "<top level>"
+
+
+def _deepest(error):
+    """For oneOf, the alternative that got deepest into the value says most about the mistake."""
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
+def check_schema(cfg: dict, schema_path) -> None:
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(
+        (_deepest(e) for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
+    if errors:
+        lines = [f"  {_key_path(e)}: {e.message}" for e in errors]
+        raise ConfigError("invalid config (workflow/schemas/config.schema.yaml):\n" + "\n".join(lines))
+
+
+def check_device(cfg: dict) -> None:
+    """`cuda` with a torch built without CUDA fails in every train job; say so now.
+
+    Only the build is checked: the main process may run on a login node without a GPU
+    while its jobs run on GPU nodes."""
+    if cfg["resources"]["device"] != "cuda":
+        return
+    import torch
+
+    if not torch.backends.cuda.is_built():
+        raise ConfigError(
+            f"resources.device: cuda, but the installed torch {torch.__version__} is built without CUDA. "
+            "Set resources.device to cpu or auto, or install a CUDA build "
+            "(make install TORCH=torch==<version> TORCH_INDEX=https://download.pytorch.org/whl/cu128)."
+        )
+
+
+def check_decoding_menu(cfg: dict) -> None:
+    """Every architecture's default decoding, which the headline figures and fits read, is sampled."""
+    from analysis.labels import DEFAULT_DECODING
+    from models.decoding import decoding_settings
+
+    for arch in cfg["architectures"]:
+        family = "tpp" if arch == "tpp" else "ebt"
+        names = {s.name for s in decoding_settings(family, cfg["decoding"])}
+        if DEFAULT_DECODING[family] not in names:
+            raise ConfigError(
+                f"decoding.{family}: no setting {DEFAULT_DECODING[family]}, the default decoding of {arch} that the "
+                f"headline figures and fits use; it has {sorted(names)}. "
+                + ("Add 1 to decoding.ebt.steps_multipliers." if family == "ebt" else "")
+            )
+
+
+def check_config(cfg: dict, schema_path) -> None:
+    """All value checks, in the order that gives the clearest first message."""
+    check_finite(cfg)
+    check_schema(cfg, schema_path)
+    check_device(cfg)
+    check_decoding_menu(cfg)
+
+
+def exit_on_yaml_error(path) -> None:
+    """For the Snakefile, before its `configfile:` reads `path`."""
+    if Path(path).exists():
+        try:
+            check_yaml_syntax(path)
+        except ConfigError as err:
+            sys.exit(f"ConfigError: {err}")
