@@ -22,6 +22,7 @@ report: "workflow/report/workflow.rst"
 rule all:
     input:
         rules.build_task.output,
+        rules.baseline.output,
         rules.aggregate.output,
         rules.fit.output,
         FIGURE_FILES,

@@ -2,7 +2,7 @@
 
 Walks are a realistic mix: base walks of test prompts (valid), the same walks
 with one label swapped (mostly hallucinated edges) and truncated walks (parse
-errors), already encoded as id arrays, as the score rule holds them.
+errors), already encoded as walk-code arrays, as the scorer holds them.
 """
 import time
 from pathlib import Path
@@ -34,7 +34,7 @@ def run() -> dict:
         walks[i] = walks[i][:-1]
     node_ix = {n: i for i, n in enumerate(graph.nodes)}
     label_ix = {l: i for i, l in enumerate(graph.labels)}
-    ids = scorer.encode_walks(walks)
+    ids = scorer.codes.encode(walks)
     start = p["start"].map(node_ix).to_numpy()[pick]
     end = p["end"].map(node_ix).to_numpy()[pick]
     inc = np.array([label_mask(label_ix[l] for l in ls) for ls in p["include"]])[pick]

@@ -5,7 +5,8 @@
 - demonstrations: a training prompt followed by its base walk; the loss covers
   the completion only.
 
-`target_start` is the index of the first token the loss is taken on.
+`target_start` is the index of the first token string the loss is taken on;
+`encode_corpus` turns it into an index of token ids (a node may take several).
 """
 from __future__ import annotations
 
@@ -36,4 +37,5 @@ def build_corpus(edges: pd.DataFrame, prompts: pd.DataFrame, edge_copies: int) -
 def encode_corpus(corpus: pd.DataFrame, tokenizer: Tokenizer) -> tuple[list[list[int]], list[int]]:
     """Token-id sequences and loss starts, the form `models.train` consumes."""
     sequences = [tokenizer.encode(t) for t in corpus["tokens"]]
-    return sequences, [int(s) for s in corpus["target_start"]]
+    starts = [len(tokenizer.encode(t[:s])) for t, s in zip(corpus["tokens"], corpus["target_start"])]
+    return sequences, starts

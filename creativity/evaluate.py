@@ -5,7 +5,7 @@ import pandas as pd
 
 from .scoring import Scorer, aggregate, diversity
 
-PROMPT_COLUMNS = ["prompt_id", "level", "start", "end", "include", "exclude"]
+PROMPT_COLUMNS = ["prompt_id", "split", "level", "start", "end", "include", "exclude"]
 POOLED_LEVEL = 0  # the `level` value of rows pooled over all utility levels
 
 
@@ -19,10 +19,13 @@ def score_samples(samples: pd.DataFrame, prompts: pd.DataFrame, scorer: Scorer) 
 
 
 def metrics_table(scored: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Metrics per (keys, level), plus rows with level 0 pooling every level.
+    """Metrics per (keys, split, level), plus rows with level 0 pooling every level of a split.
 
-    Diversity is computed per prompt over its k samples, then averaged.
+    The test and ood splits are never pooled: ood prompts need walks longer than any
+    demonstration, a different question. Diversity is computed per prompt over its k
+    samples, then averaged.
     """
+    keys = [*keys, "split"]
     per_prompt = diversity(scored, [*keys, "level", "prompt_id"])
     frames = []
     for level_keys, data, div in (

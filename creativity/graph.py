@@ -14,12 +14,30 @@ import numpy as np
 import pandas as pd
 
 
-def node_names(n: int) -> list[str]:
-    """Three-letter lowercase names, as in the paper (26^3 = 17,576 concepts)."""
-    if n > 26**3:
-        raise ValueError(f"graph.num_nodes={n} exceeds the 17,576 three-letter names")
-    names = ("".join(t) for t in itertools.product(string.ascii_lowercase, repeat=3))
-    return list(itertools.islice(names, n))
+NODE_SYMBOLS = string.ascii_lowercase + string.digits  # the alphabet of multi-token node names
+
+
+def node_names(n: int, node_tokens: int = 1) -> list[str]:
+    """Names of n concepts.
+
+    node_tokens = 1: three-letter lowercase names, as in the paper (26^3 = 17,576), each one token.
+    node_tokens = k > 1: strings of k symbols, one token per symbol, drawn from the smallest
+    alphabet with at least 2n spellings, so at least half of all k-symbol spellings name no
+    node and a model that spells a name symbol by symbol can hallucinate one. Which spellings
+    are nodes is a fixed shuffle (not the config seed), so the names follow from (n, k) alone.
+    """
+    if node_tokens == 1:
+        if n > 26**3:
+            raise ValueError(f"graph.num_nodes={n} exceeds the 17,576 three-letter names")
+        names = ("".join(t) for t in itertools.product(string.ascii_lowercase, repeat=3))
+        return list(itertools.islice(names, n))
+    size = next(a for a in itertools.count(2) if a**node_tokens >= 2 * n)
+    if size > len(NODE_SYMBOLS):
+        raise ValueError(f"graph.num_nodes={n} needs {size} symbols per node token; task.node_tokens={node_tokens} allows "
+                         f"at most {len(NODE_SYMBOLS)}: raise task.node_tokens")
+    chosen = np.random.default_rng(0).permutation(size**node_tokens)[:n]
+    digits = (chosen[:, None] // size ** np.arange(node_tokens - 1, -1, -1)) % size
+    return ["".join(NODE_SYMBOLS[d] for d in row) for row in digits]
 
 
 def label_names(k: int) -> list[str]:
@@ -42,6 +60,9 @@ class ConceptGraph:
         order = np.argsort(keys, kind="stable")
         self.directed_keys = keys[order]
         self.directed_labels = labs[order]
+        self.directed_edge_ids = order % max(len(self.edges), 1)  # row of `edges` each directed edge comes from
+        self.directed_tails, self.directed_heads = self.directed_keys // n, self.directed_keys % n
+        self.out_start = np.searchsorted(self.directed_tails, np.arange(n + 1))  # node i's out-edges start here
         self.neighbours: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for a, b, l in self.edges.tolist():
             self.neighbours[a].append((b, l))
@@ -69,6 +90,19 @@ class ConceptGraph:
         found = self.directed_keys[pos] == keys
         return np.where(found, pos, -1)
 
+    def out_edges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every directed edge leaving `nodes`: (index into `nodes` it leaves, its position)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        counts = self.out_start[nodes + 1] - self.out_start[nodes]
+        which = np.repeat(np.arange(len(nodes)), counts)
+        offset = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return which, self.out_start[nodes][which] + offset
+
+    def edge_ids(self, u, v) -> np.ndarray:
+        """Row of `edges` holding the undirected edge u–v, or -1 where there is none."""
+        idx = self.edge_index(u, v)
+        return np.where(idx >= 0, self.directed_edge_ids[np.maximum(idx, 0)], -1)
+
     def edge_label(self, u, v) -> np.ndarray:
         """Label index of edge (u, v), or -1 where there is no such edge."""
         idx = self.edge_index(u, v)
@@ -88,8 +122,8 @@ class ConceptGraph:
         return pd.DataFrame({"label": self.labels, "weight": self.label_weights})
 
     @classmethod
-    def from_tables(cls, edges: pd.DataFrame, labels: pd.DataFrame, num_nodes: int) -> "ConceptGraph":
-        nodes = node_names(num_nodes)
+    def from_tables(cls, edges: pd.DataFrame, labels: pd.DataFrame, num_nodes: int, node_tokens: int = 1) -> "ConceptGraph":
+        nodes = node_names(num_nodes, node_tokens)
         node_ix = {s: i for i, s in enumerate(nodes)}
         label_list = list(labels["label"])
         label_ix = {s: i for i, s in enumerate(label_list)}
@@ -105,7 +139,8 @@ def zipf_weights(num_labels: int, exponent: float) -> np.ndarray:
     return w / w.sum()
 
 
-def random_graph(num_nodes: int, num_labels: int, mean_degree: float, zipf_exponent: float, seed: int) -> ConceptGraph:
+def random_graph(num_nodes: int, num_labels: int, mean_degree: float, zipf_exponent: float, seed: int,
+                 node_tokens: int = 1) -> ConceptGraph:
     """Seeded random labelled graph with round(n·deg/2) distinct undirected edges."""
     rng = np.random.default_rng(seed)
     num_pairs = num_nodes * (num_nodes - 1) // 2
@@ -130,4 +165,4 @@ def random_graph(num_nodes: int, num_labels: int, mean_degree: float, zipf_expon
     u, v = keys // n, keys % n
     lab = rng.choice(num_labels, size=num_edges, p=zipf_weights(num_labels, zipf_exponent))
     edges = np.stack([u, v, lab], axis=1).astype(np.int64)
-    return ConceptGraph(nodes=node_names(num_nodes), labels=label_names(num_labels), edges=edges)
+    return ConceptGraph(nodes=node_names(num_nodes, node_tokens), labels=label_names(num_labels), edges=edges)

@@ -3,9 +3,15 @@
 A prompt of utility level k carries k - 1 constraints. Inclusion labels come
 from the labels on its base walk and exclusion labels from labels not on it,
 so the base walk satisfies the prompt: every prompt is satisfiable by
-construction. Test prompts are drawn first; a demonstration is rejected when
-its unordered endpoint pair {u, v} belongs to any test prompt, so the test
-endpoint pairs are held out from the demonstrations.
+construction. Every prompt's endpoints lie at least `min_endpoint_distance`
+hops apart, so a single edge never answers one.
+
+Three splits, drawn in this order:
+- test: base walks of min_hops..max_hops hops, `test_per_level` per level;
+- ood: base walks of max_hops+1..ood_max_hops hops whose *shortest* solution is
+  longer than max_hops, the longest demonstration; levels as they come;
+- train (demonstrations): like test, but rejected when the endpoint pair {u, v}
+  belongs to a test or ood prompt, or when the walk uses a held-out composition.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .compositions import walk_keys
 from .graph import ConceptGraph
 
 
@@ -25,6 +32,9 @@ class PromptSpec:
     min_hops: int
     max_hops: int
     allow_revisits: bool
+    min_endpoint_distance: int
+    ood_prompts: int
+    ood_max_hops: int
     seed: int
 
 
@@ -79,40 +89,99 @@ def constrain(walk, level: int, num_labels: int, rng: np.random.Generator) -> Pr
     return Prompt(nodes[0], nodes[-1], include, exclude, nodes, labels)
 
 
-def _draw(graph, spec, level, count, rng, forbidden_pairs, what) -> list[Prompt]:
+def near(graph: ConceptGraph, u: int, v: int, distance: int) -> bool:
+    """Whether v lies fewer than `distance` hops from u."""
+    ball, frontier = {u}, {u}
+    for _ in range(distance - 1):
+        frontier = {b for a in frontier for b, _ in graph.neighbours[a]} - ball
+        ball |= frontier
+    return v in ball
+
+
+def shortest_solution(graph: ConceptGraph, prompt: Prompt, limit: int) -> int | None:
+    """Fewest hops of a walk that answers `prompt`, or None if more than `limit`.
+
+    A breadth-first search over (node, included labels seen) that ignores revisits:
+    it relaxes the task, so None proves that no answer has `limit` hops or fewer.
+    """
+    masks = 1 << len(prompt.include)
+    bit = np.zeros(graph.num_labels, dtype=np.int64)
+    bit[list(prompt.include)] = 1 << np.arange(len(prompt.include))
+    usable = ~np.isin(graph.directed_labels, list(prompt.exclude))
+    seen = np.zeros(graph.num_nodes * masks, dtype=bool)
+    frontier = np.array([prompt.start * masks])  # state code: node * masks + included labels seen
+    seen[frontier] = True
+    goal = prompt.end * masks + masks - 1
+    for hops in range(1, limit + 1):
+        which, edge = graph.out_edges(frontier // masks)
+        keep = usable[edge]
+        states = graph.directed_heads[edge] * masks + (frontier[which] % masks | bit[graph.directed_labels[edge]])
+        frontier = np.unique(states[keep])
+        frontier = frontier[~seen[frontier]]
+        seen[frontier] = True
+        if seen[goal]:
+            return hops
+    return None
+
+
+def _draw(graph, spec, levels, count, hops_range, rng, what, keep_walk=None, keep_prompt=None) -> list[Prompt]:
+    """`count` prompts, each at a level drawn from `levels`, built from walks that `keep_walk`
+    keeps, kept where `keep_prompt` keeps them."""
     prompts: list[Prompt] = []
     max_attempts = 200 * count + 1000
     starts = np.flatnonzero([len(nb) > 0 for nb in graph.neighbours])
-    for _ in range(max_attempts if len(starts) else 0):
+    for _ in range(max_attempts if len(starts) and count else 0):
         if len(prompts) == count:
             return prompts
-        hops = int(rng.integers(spec.min_hops, spec.max_hops + 1))
+        hops = int(rng.integers(hops_range[0], hops_range[1] + 1))
         walk = sample_walk(graph, starts, hops, spec.allow_revisits, rng)
-        if walk is None:
+        if walk is None or near(graph, walk[0][0], walk[0][-1], spec.min_endpoint_distance):
             continue
-        if frozenset((walk[0][0], walk[0][-1])) in forbidden_pairs:
+        if keep_walk and not keep_walk(walk):
             continue
-        prompt = constrain(walk, level, graph.num_labels, rng)
-        if prompt is not None:
+        prompt = constrain(walk, levels[rng.integers(len(levels))], graph.num_labels, rng)
+        if prompt is not None and (keep_prompt is None or keep_prompt(prompt)):
             prompts.append(prompt)
+    if len(prompts) == count:
+        return prompts
     raise TaskTooHardError(
-        f"could only build {len(prompts)} of {count} {what} prompts at level {level} "
+        f"could only build {len(prompts)} of {count} {what} prompts at levels {levels} "
         f"after {max_attempts} attempts: the graph is too sparse or has too few labels for "
-        f"task.min_hops={spec.min_hops}..task.max_hops={spec.max_hops} with "
-        f"{level - 1} constraints (graph.mean_degree / graph.num_labels / task.levels)"
+        f"hops {hops_range[0]}..{hops_range[1]} (task.min_hops={spec.min_hops}, task.max_hops={spec.max_hops}, "
+        f"task.ood_max_hops={spec.ood_max_hops}) with endpoints task.min_endpoint_distance={spec.min_endpoint_distance} "
+        f"apart (graph.mean_degree / graph.num_labels / task.levels)"
     )
 
 
-def build_prompts(graph: ConceptGraph, spec: PromptSpec) -> tuple[list[Prompt], list[Prompt]]:
-    """(test prompts, training demonstrations), each balanced over levels."""
+@dataclass(frozen=True)
+class PromptSets:
+    test: list[Prompt]
+    ood: list[Prompt]
+    train: list[Prompt]
+
+
+def build_prompts(graph: ConceptGraph, spec: PromptSpec, heldout=np.empty(0, dtype=np.int64)) -> PromptSets:
+    """Test prompts balanced over levels, ood prompts, and demonstrations balanced over levels
+    that avoid the test and ood endpoint pairs and the `heldout` composition keys."""
     rng = np.random.default_rng(spec.seed)
-    test = [p for k in range(1, spec.levels + 1) for p in _draw(graph, spec, k, spec.test_per_level, rng, set(), "test")]
-    held_out = {frozenset((p.start, p.end)) for p in test}
-    train = [
-        p for k in range(1, spec.levels + 1)
-        for p in _draw(graph, spec, k, spec.train_per_level, rng, held_out, "training")
-    ]
-    return test, train
+    hops = (max(spec.min_hops, spec.min_endpoint_distance), spec.max_hops)
+    if hops[0] > hops[1]:
+        raise TaskTooHardError(f"task.min_endpoint_distance={spec.min_endpoint_distance} exceeds task.max_hops={spec.max_hops}")
+    if spec.ood_prompts and spec.ood_max_hops <= spec.max_hops:
+        raise TaskTooHardError(f"task.ood_max_hops={spec.ood_max_hops} must exceed task.max_hops={spec.max_hops}")
+    levels = list(range(1, spec.levels + 1))
+    test = [p for k in levels for p in _draw(graph, spec, [k], spec.test_per_level, hops, rng, "test")]
+    ood = _draw(graph, spec, levels, spec.ood_prompts, (spec.max_hops + 1, spec.ood_max_hops), rng, "ood",
+                keep_prompt=lambda p: shortest_solution(graph, p, spec.max_hops) is None)
+    taken = {frozenset((p.start, p.end)) for p in test + ood}
+
+    def demonstrable(walk):
+        nodes = walk[0]
+        return frozenset((nodes[0], nodes[-1])) not in taken and not np.isin(walk_keys(graph, nodes), heldout).any()
+
+    train = [p for k in levels for p in _draw(graph, spec, [k], spec.train_per_level, hops, rng, "training",
+                                              keep_walk=demonstrable)]
+    return PromptSets(test, ood, train)
 
 
 def walk_tokens(graph: ConceptGraph, nodes, labels) -> list[str]:
@@ -122,9 +191,9 @@ def walk_tokens(graph: ConceptGraph, nodes, labels) -> list[str]:
     return out
 
 
-def prompts_table(graph: ConceptGraph, test: list[Prompt], train: list[Prompt]) -> pd.DataFrame:
+def prompts_table(graph: ConceptGraph, sets: PromptSets) -> pd.DataFrame:
     rows = []
-    for split, prompts in (("train", train), ("test", test)):
+    for split, prompts in (("train", sets.train), ("test", sets.test), ("ood", sets.ood)):
         for p in prompts:
             rows.append(
                 {

@@ -1,21 +1,33 @@
 """Scores of generated walks, vectorised over a batch.
 
-A batch of walks is an int64 array (B, W) of tokenizer ids padded on the right
-with PAD_WALK; strings outside the vocabulary carry UNKNOWN_ID. Slot j of a
-walk is a node slot when j is even and a label slot when j is odd.
+A batch of walks is an int64 array (B, W) of walk codes (see WalkCodes) padded on
+the right with PAD; strings that are neither node, label nor special carry UNKNOWN.
+Slot j of a walk is a node slot when j is even and a label slot when j is odd.
 
 Error types, the first failing check in this order:
   parse               length not odd and >= 3, or a slot holds the wrong kind
                       (an unknown string in a label slot is a parse error)
   hallucinated_node   a node slot holds a string that is not a node of G
   hallucinated_edge   a hop (u, l, v) with no edge u–v, or one with another label
+  revisit             a node occurs twice, where task.allow_revisits is false
   wrong_endpoints     v0 != u or vh != v
   include_violation   a label of I is missing
   exclude_violation   a label of X is used
   none
 
-With one token per node, a model can only hallucinate a node by emitting an
-out-of-vocabulary string, so that error shows up mainly for external walks.
+With one token per node a model can only hallucinate a node by emitting an
+out-of-vocabulary string; with task.node_tokens > 1 it can spell one.
+
+What a valid walk shares with the training demonstrations:
+  copied, copy_share     whether it contains a whole demonstration walk of at least
+                         scoring.copy_min_hops (default 2) hops as a contiguous sub-walk
+                         (either direction), and the share of its hops inside such
+                         sub-walks. A 2-hop demonstration is one composition, and the
+                         demonstrations of a small graph show almost all of them, so with
+                         2 a long walk is nearly always "copied"; copy_share still varies.
+  combinatorial_novelty  the share of its compositions (hop pairs, compositions.py)
+                         that no demonstration shows; NaN for a one-hop walk
+  uses_heldout           whether it uses a composition the task withheld
 """
 from __future__ import annotations
 
@@ -23,21 +35,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from rapidfuzz.distance import Levenshtein
 
+from . import compositions
 from .graph import ConceptGraph
-from .tokenizer import KIND_LABEL, KIND_NODE, KIND_UNKNOWN, PAD_WALK, UNKNOWN_ID, Tokenizer
+from .tokenizer import SPECIALS
 
 ERROR_TYPES = (
     "parse",
     "hallucinated_node",
     "hallucinated_edge",
+    "revisit",
     "wrong_endpoints",
     "include_violation",
     "exclude_violation",
     "none",
 )
-KIND_PAD = -1
+PAD, UNKNOWN = -1, -2
+KIND_PAD, KIND_SPECIAL, KIND_LABEL, KIND_NODE, KIND_UNKNOWN = -1, 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -55,50 +71,64 @@ def label_mask(label_indices) -> int:
     return mask
 
 
-class Scorer:
-    """Scores walks against one graph and one set of training demonstrations."""
+class WalkCodes:
+    """Walk strings as integer codes: node i -> i, label j -> n + j, specials after them."""
 
-    def __init__(self, graph: ConceptGraph, tokenizer: Tokenizer, weights: ScoreWeights, demo_walks: list[list[str]]):
+    def __init__(self, graph: ConceptGraph):
+        n, L = graph.num_nodes, graph.num_labels
+        self.first_label = n
+        strings = [*graph.nodes, *graph.labels, *SPECIALS]
+        self.code = {s: i for i, s in enumerate(strings)}
+        self.kind = np.array([KIND_NODE] * n + [KIND_LABEL] * L + [KIND_SPECIAL] * len(SPECIALS), dtype=np.int8)
+
+    def encode(self, walks: list[list[str]], width: int | None = None) -> np.ndarray:
+        width = width or max((len(w) for w in walks), default=1) or 1
+        out = np.full((len(walks), width), PAD, dtype=np.int64)
+        for i, w in enumerate(walks):
+            codes = [self.code.get(t, UNKNOWN) for t in w[:width]]
+            out[i, : len(codes)] = codes
+        return out
+
+    def kinds(self, walks: np.ndarray) -> np.ndarray:
+        known = self.kind[np.clip(walks, 0, len(self.kind) - 1)]
+        return np.where(walks == PAD, KIND_PAD, np.where(walks == UNKNOWN, KIND_UNKNOWN, known))
+
+
+class Scorer:
+    """Scores walks against one graph, its training demonstrations and its held-out compositions."""
+
+    def __init__(self, graph: ConceptGraph, weights: ScoreWeights, demo_walks: list[list[str]],
+                 heldout_keys: np.ndarray, allow_revisits: bool, copy_min_hops: int):
         if graph.num_labels > 62:
             raise ValueError("label sets are int64 bitmasks: at most 62 labels")
-        self.graph, self.tokenizer, self.weights = graph, tokenizer, weights
-        self.kind_of_id = tokenizer.kinds()
+        self.graph, self.weights, self.allow_revisits = graph, weights, allow_revisits
+        self.codes = WalkCodes(graph)
         # An unused label has share 0; cap its surprisal at that of a single edge.
         shares = np.maximum(graph.label_weights, 1.0 / max(2 * len(graph.edges), 1))
         self.surprisal = -np.log(shares)
-        self._index_demonstrations(demo_walks)
+        self.heldout_keys = np.sort(np.asarray(heldout_keys, dtype=np.int64))
+        self._index_demonstrations(demo_walks, copy_min_hops)
 
-    # --- encoding -----------------------------------------------------------
-    def encode_walks(self, walks: list[list[str]], width: int | None = None) -> np.ndarray:
-        width = width or max((len(w) for w in walks), default=1) or 1
-        out = np.full((len(walks), width), PAD_WALK, dtype=np.int64)
-        for i, w in enumerate(walks):
-            ids = self.tokenizer.encode(w[:width])
-            out[i, : len(ids)] = ids
-        return out
-
-    def _index_demonstrations(self, demo_walks):
-        encoded = self.encode_walks(demo_walks) if demo_walks else np.full((0, 1), PAD_WALK)
-        self._demo_width = encoded.shape[1]
-        self._demo_rows = np.unique(_row_keys(encoded))
-        scored = self._structure(encoded)
-        pairs = _hop_pair_codes(scored["edge_idx"], scored["valid_hop"], self._num_directed)
-        self._demo_hop_pairs = np.unique(pairs[pairs >= 0])
-
-    @property
-    def _num_directed(self) -> int:
-        return len(self.graph.directed_keys)
+    def _index_demonstrations(self, demo_walks, copy_min_hops: int):
+        s = self._structure(self.codes.encode(demo_walks) if demo_walks else np.full((0, 1), PAD))
+        keys = compositions.keys_of_hops(s["edge_ids"], len(self.graph.edges))
+        self.demo_keys = np.unique(keys[keys >= 0])
+        # Each demonstration of h >= copy_min_hops hops, in both directions, as a row of h + 1 nodes.
+        self.demo_rows: dict[int, np.ndarray] = {}
+        nodes = s["nodes"][s["edges_ok"]]
+        hops = s["hops"][s["edges_ok"]]
+        for h in np.unique(hops[hops >= max(copy_min_hops, 2)]).tolist():
+            rows = nodes[hops == h, : h + 1]
+            self.demo_rows[h] = np.unique(_row_keys(np.concatenate([rows, rows[:, ::-1]])))
 
     # --- the checks ---------------------------------------------------------
     def _structure(self, walks: np.ndarray) -> dict:
-        """Parse, node and edge checks; everything that does not need the prompt."""
+        """Parse, node, edge and revisit checks: everything that does not need the prompt."""
         B, W = walks.shape
-        length = (walks != PAD_WALK).sum(axis=1)
+        length = (walks != PAD).sum(axis=1)
         slot = np.arange(W)[None, :]
         inside = slot < length[:, None]
-        kind = np.where(
-            walks == PAD_WALK, KIND_PAD, np.where(walks == UNKNOWN_ID, KIND_UNKNOWN, self.kind_of_id[np.clip(walks, 0, None)])
-        )
+        kind = self.codes.kinds(walks)
         node_slot, label_slot = inside & (slot % 2 == 0), inside & (slot % 2 == 1)
         slots_ok = np.where(node_slot, (kind == KIND_NODE) | (kind == KIND_UNKNOWN), True) & np.where(
             label_slot, kind == KIND_LABEL, True
@@ -108,26 +138,23 @@ class Scorer:
 
         # Hops: u = slot 2i, l = slot 2i+1, v = slot 2i+2 (as graph indices).
         n_hops = max((W - 1) // 2, 0)
-        u = walks[:, 0 : 2 * n_hops : 2] - self.tokenizer.first_node_id
-        l = walks[:, 1 : 2 * n_hops : 2] - self.tokenizer.first_label_id
-        v = walks[:, 2 : 2 * n_hops + 1 : 2] - self.tokenizer.first_node_id
         hops = np.where(parse_ok, (length - 1) // 2, 0)
         valid_hop = (np.arange(n_hops)[None, :] < hops[:, None]) & nodes_known[:, None]
-        safe_u, safe_v = np.where(valid_hop, u, 0), np.where(valid_hop, v, 0)
-        edge_idx = np.where(valid_hop, self.graph.edge_index(safe_u, safe_v), -1)
-        edge_lab = np.where(edge_idx >= 0, self.graph.directed_labels[np.maximum(edge_idx, 0)], -1)
-        hop_ok = ~valid_hop | ((edge_idx >= 0) & (edge_lab == l))
+        nodes = np.where(nodes_known[:, None] & node_slot[:, 0::2], walks[:, 0::2], PAD)  # (B, n_hops + 1)
+        u, v = np.where(valid_hop, nodes[:, :n_hops], 0), np.where(valid_hop, nodes[:, 1 : n_hops + 1], 0)
+        l = np.where(valid_hop, walks[:, 1 : 2 * n_hops : 2] - self.codes.first_label, 0)
+        edge_lab = np.where(valid_hop, self.graph.edge_label(u, v), -1)
+        hop_ok = ~valid_hop | ((edge_lab >= 0) & (edge_lab == l))
         edges_ok = nodes_known & hop_ok.all(axis=1)
+        edge_ids = np.where(valid_hop & edges_ok[:, None], self.graph.edge_ids(u, v), -1)
 
-        safe_l = np.where(valid_hop, l, 0)
-        used = np.where(valid_hop, np.left_shift(np.int64(1), safe_l), 0)
+        used = np.where(valid_hop, np.left_shift(np.int64(1), l), 0)
         used_mask = np.bitwise_or.reduce(used, axis=1) if n_hops else np.zeros(B, dtype=np.int64)
-        surprisal = np.where(valid_hop, self.surprisal[np.clip(safe_l, 0, len(self.surprisal) - 1)], 0.0).sum(axis=1)
-        first = walks[:, 0] - self.tokenizer.first_node_id
-        last = walks[np.arange(B), np.maximum(length - 1, 0)] - self.tokenizer.first_node_id
+        surprisal = np.where(valid_hop, self.surprisal[np.clip(l, 0, len(self.surprisal) - 1)], 0.0).sum(axis=1)
         return dict(
-            parse_ok=parse_ok, nodes_known=nodes_known, edges_ok=edges_ok, hops=hops, first=first, last=last,
-            used_mask=used_mask, surprisal_sum=surprisal, edge_idx=edge_idx, valid_hop=valid_hop, length=length,
+            parse_ok=parse_ok, nodes_known=nodes_known, edges_ok=edges_ok, revisit=_repeats(nodes), hops=hops,
+            first=walks[:, 0], last=walks[np.arange(B), np.maximum(length - 1, 0)], nodes=nodes,
+            used_mask=used_mask, surprisal_sum=surprisal, edge_ids=edge_ids,
         )
 
     def score(self, walks: np.ndarray, start: np.ndarray, end: np.ndarray, include_mask: np.ndarray,
@@ -135,11 +162,12 @@ class Scorer:
         """Per-walk scores. start/end are node indices, include/exclude label bitmasks."""
         s = self._structure(walks)
         w = self.weights
-        ends_ok = s["edges_ok"] & (s["first"] == start) & (s["last"] == end)
+        revisit = s["revisit"] & (not self.allow_revisits)
+        ends_ok = s["edges_ok"] & ~revisit & (s["first"] == start) & (s["last"] == end)
         include_ok = (s["used_mask"] & include_mask) == include_mask
         exclude_ok = (s["used_mask"] & exclude_mask) == 0
         checks = np.stack(
-            [~s["parse_ok"], ~s["nodes_known"], ~s["edges_ok"], ~ends_ok, ~include_ok, ~exclude_ok], axis=1
+            [~s["parse_ok"], ~s["nodes_known"], ~s["edges_ok"], revisit, ~ends_ok, ~include_ok, ~exclude_ok], axis=1
         )
         first_fail = np.where(checks.any(axis=1), checks.argmax(axis=1), len(ERROR_TYPES) - 1)
         valid = ends_ok
@@ -156,14 +184,11 @@ class Scorer:
         utility_soft = np.where(valid, np.where(n_constraints > 0, n_met / np.maximum(n_constraints, 1), 1.0), 0.0)
         creativity = np.where(valid, utility * np.nan_to_num(novelty), 0.0)
 
-        copied = valid & np.isin(_row_keys(_fit_width(walks, self._demo_width)), self._demo_rows) & (
-            s["length"] <= self._demo_width
-        )
-        pairs = _hop_pair_codes(s["edge_idx"], s["valid_hop"], self._num_directed)
-        is_pair = pairs >= 0
-        new_pair = is_pair & ~np.isin(pairs, self._demo_hop_pairs)
+        covered = self._copied_hops(s["nodes"]) & valid[:, None]
+        keys = compositions.keys_of_hops(s["edge_ids"], len(self.graph.edges))
+        is_pair = (keys >= 0) & valid[:, None]
+        new_pair = is_pair & ~np.isin(keys, self.demo_keys)
         n_pairs = is_pair.sum(axis=1)
-        comb = np.where(valid & (n_pairs > 0), new_pair.sum(axis=1) / np.maximum(n_pairs, 1), np.nan)
         return pd.DataFrame(
             {
                 "valid": valid,
@@ -173,16 +198,31 @@ class Scorer:
                 "utility": utility,
                 "utility_soft": utility_soft,
                 "creativity": creativity,
-                "copied": copied,
-                "combinatorial_novelty": comb,
+                "copied": covered.any(axis=1),
+                "copy_share": np.where(valid, covered.sum(axis=1) / np.maximum(hops, 1), np.nan),
+                "combinatorial_novelty": np.where(n_pairs > 0, new_pair.sum(axis=1) / np.maximum(n_pairs, 1), np.nan),
+                "uses_heldout": (is_pair & np.isin(keys, self.heldout_keys)).any(axis=1),
             }
         )
+
+    def _copied_hops(self, nodes: np.ndarray) -> np.ndarray:
+        """(B, H) whether hop i lies inside an occurrence of a demonstration walk (PAD matches nothing)."""
+        B, H = nodes.shape[0], max(nodes.shape[1] - 1, 0)
+        starts_cover = np.zeros((B, H + 1), dtype=np.int64)  # +1 where a covering window starts, -1 after it ends
+        for h, rows in self.demo_rows.items():
+            if h > H:
+                continue
+            windows = sliding_window_view(nodes, h + 1, axis=1)  # (B, H - h + 1, h + 1)
+            hit = np.isin(_row_keys(windows.reshape(-1, h + 1)), rows).reshape(B, -1)
+            starts_cover[:, : hit.shape[1]] += hit
+            starts_cover[:, h : h + hit.shape[1]] -= hit
+        return np.cumsum(starts_cover, axis=1)[:, :H] > 0
 
     def score_table(self, samples: pd.DataFrame) -> pd.DataFrame:
         """Score a table with columns walk, start, end, include, exclude (strings)."""
         node_ix = {n: i for i, n in enumerate(self.graph.nodes)}
         label_ix = {l: i for i, l in enumerate(self.graph.labels)}
-        walks = self.encode_walks([list(w) for w in samples["walk"]])
+        walks = self.codes.encode([list(w) for w in samples["walk"]])
         start = samples["start"].map(node_ix).to_numpy(dtype=np.int64)
         end = samples["end"].map(node_ix).to_numpy(dtype=np.int64)
         inc = np.array([label_mask(label_ix[l] for l in ls) for ls in samples["include"]], dtype=np.int64)
@@ -194,30 +234,18 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.asarray(x, dtype=np.int64)).astype(np.int64)
 
 
-def _fit_width(walks: np.ndarray, width: int) -> np.ndarray:
-    if walks.shape[1] >= width:
-        return walks[:, :width]
-    pad = np.full((walks.shape[0], width - walks.shape[1]), PAD_WALK, dtype=walks.dtype)
-    return np.concatenate([walks, pad], axis=1)
+def _repeats(nodes: np.ndarray) -> np.ndarray:
+    """Whether a row of node codes (PAD-filled) holds some node twice."""
+    if nodes.shape[1] < 2:
+        return np.zeros(nodes.shape[0], dtype=bool)
+    s = np.sort(nodes, axis=1)
+    return ((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)).any(axis=1)
 
 
 def _row_keys(rows: np.ndarray) -> np.ndarray:
     """Each row as one opaque bytes value, so np.isin/np.unique compare whole rows exactly."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-
-
-def _hop_pair_codes(edge_idx: np.ndarray, valid_hop: np.ndarray, num_directed: int) -> np.ndarray:
-    """Code of each consecutive hop pair (v_{i-1}, l_i, v_i, l_{i+1}, v_{i+1}), -1 where none.
-
-    A directed edge index fixes (u, l, v) in a simple graph, so a pair of them
-    fixes the five-tuple.
-    """
-    if edge_idx.shape[1] < 2:
-        return np.full((edge_idx.shape[0], 0), -1, dtype=np.int64)
-    a, b = edge_idx[:, :-1], edge_idx[:, 1:]
-    ok = valid_hop[:, :-1] & valid_hop[:, 1:] & (a >= 0) & (b >= 0)
-    return np.where(ok, a * num_directed + b, -1)
 
 
 # --- diversity over the k samples of one prompt ------------------------------
@@ -253,10 +281,15 @@ def diversity(samples: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
 
 # --- aggregation ---------------------------------------------------------------
 def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
-    """Means and counts per group; creativity C = E[U·N] with invalid outputs at 0."""
+    """Means and counts per group; creativity C = E[U·N] with invalid outputs at 0.
+
+    copy_rate, copy_share, combinatorial_novelty and uses_heldout_rate are means over valid
+    walks; revisit_rate (= err_revisit) is the share of all samples that revisit a node.
+    """
     g = scored.assign(
         novelty_valid=scored["novelty"].where(scored["valid"]),
         copied_valid=scored["copied"].where(scored["valid"]).astype(float),
+        heldout_valid=scored["uses_heldout"].where(scored["valid"]).astype(float),
         **{f"err_{e}": (scored["error_type"] == e).astype(float) for e in ERROR_TYPES},
     ).groupby(group_cols, sort=True)
     out = g.agg(
@@ -268,7 +301,10 @@ def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
         utility_soft=("utility_soft", "mean"),
         creativity=("creativity", "mean"),
         copy_rate=("copied_valid", "mean"),
+        copy_share=("copy_share", "mean"),
         combinatorial_novelty=("combinatorial_novelty", "mean"),
+        uses_heldout_rate=("heldout_valid", "mean"),
+        revisit_rate=("err_revisit", "mean"),
         **{f"err_{e}": (f"err_{e}", "mean") for e in ERROR_TYPES},
     )
     return out.reset_index()

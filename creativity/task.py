@@ -1,52 +1,75 @@
 """Build the task tables from the `graph`, `task` and `corpus` config sections."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from . import compositions
 from .corpus import build_corpus
 from .graph import ConceptGraph, node_names, random_graph
 from .prompts import PromptSpec, build_prompts, prompts_table
 from .scoring import Scorer, ScoreWeights
 from .tokenizer import Tokenizer
 
+# Generation may run this many hops past the longest prompt's base walk before it is cut
+# off; the feasible-set baseline draws from walks of at most as many hops.
+ANSWER_HOP_MARGIN = 2
 
-def build_task_tables(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int) -> dict[str, pd.DataFrame]:
-    graph = random_graph(
-        num_nodes=graph_cfg["num_nodes"],
-        num_labels=graph_cfg["num_labels"],
-        mean_degree=graph_cfg["mean_degree"],
-        zipf_exponent=graph_cfg["zipf_exponent"],
-        seed=seed,
-    )
-    spec = PromptSpec(
+
+def prompt_spec(task_cfg: dict, seed: int) -> PromptSpec:
+    return PromptSpec(
         levels=task_cfg["levels"],
         test_per_level=task_cfg["test_prompts_per_level"],
         train_per_level=task_cfg["train_prompts_per_level"],
         min_hops=task_cfg["min_hops"],
         max_hops=task_cfg["max_hops"],
         allow_revisits=task_cfg["allow_revisits"],
-        seed=seed + 1,
+        min_endpoint_distance=task_cfg["min_endpoint_distance"],
+        ood_prompts=task_cfg["ood_prompts"],
+        ood_max_hops=task_cfg["ood_max_hops"],
+        seed=seed,
     )
-    test, train = build_prompts(graph, spec)
+
+
+def task_graph(graph_cfg: dict, task_cfg: dict, seed: int) -> ConceptGraph:
+    return random_graph(
+        num_nodes=graph_cfg["num_nodes"],
+        num_labels=graph_cfg["num_labels"],
+        mean_degree=graph_cfg["mean_degree"],
+        zipf_exponent=graph_cfg["zipf_exponent"],
+        seed=seed,
+        node_tokens=task_cfg["node_tokens"],
+    )
+
+
+def build_task_tables(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int) -> dict[str, pd.DataFrame]:
+    graph = task_graph(graph_cfg, task_cfg, seed)
+    heldout = compositions.withhold(
+        graph, task_cfg["heldout_composition_fraction"], task_cfg["allow_revisits"], np.random.default_rng(seed + 2)
+    )
+    prompts = prompts_table(graph, build_prompts(graph, prompt_spec(task_cfg, seed + 1), heldout))
     edges = graph.edges_table()
-    prompts = prompts_table(graph, test, train)
     return {
         "graph": edges,
         "labels": graph.labels_table(),
         "prompts": prompts,
+        "heldout": compositions.to_table(graph, heldout),
         "corpus": build_corpus(edges, prompts, corpus_cfg["edge_copies"]),
     }
 
 
-def load_graph(edges: pd.DataFrame, labels: pd.DataFrame, num_nodes: int) -> ConceptGraph:
-    return ConceptGraph.from_tables(edges, labels, num_nodes)
+def load_graph(edges: pd.DataFrame, labels: pd.DataFrame, num_nodes: int, node_tokens: int = 1) -> ConceptGraph:
+    return ConceptGraph.from_tables(edges, labels, num_nodes, node_tokens)
 
 
-def tokenizer_for(graph: ConceptGraph) -> Tokenizer:
-    return Tokenizer(labels=tuple(graph.labels), nodes=tuple(graph.nodes))
+def tokenizer_for(graph: ConceptGraph, node_tokens: int = 1) -> Tokenizer:
+    return Tokenizer(labels=tuple(graph.labels), nodes=tuple(graph.nodes), node_tokens=node_tokens)
 
 
-def scorer_for(graph: ConceptGraph, prompts: pd.DataFrame, scoring_cfg: dict) -> Scorer:
+def scorer_for(graph: ConceptGraph, prompts: pd.DataFrame, scoring_cfg: dict, allow_revisits: bool = False,
+               heldout: pd.DataFrame | None = None) -> Scorer:
+    """The scorer of a built task. Without the `heldout` table every walk has uses_heldout False
+    (sampling's reward tilt needs only creativity)."""
     demos = [list(w) for w in prompts.loc[prompts["split"] == "train", "base_walk"]]
     weights = ScoreWeights(
         alpha_hops=scoring_cfg["alpha_hops"],
@@ -54,18 +77,39 @@ def scorer_for(graph: ConceptGraph, prompts: pd.DataFrame, scoring_cfg: dict) ->
         alpha_include=scoring_cfg["alpha_include"],
         alpha_exclude=scoring_cfg["alpha_exclude"],
     )
-    return Scorer(graph, tokenizer_for(graph), weights, demos)
+    heldout_keys = compositions.from_table(graph, heldout) if heldout is not None else np.empty(0, dtype=np.int64)
+    return Scorer(graph, weights, demos, heldout_keys, allow_revisits, scoring_cfg["copy_min_hops"])
 
 
-def tokenizer_from_tables(labels: pd.DataFrame, num_nodes: int) -> Tokenizer:
-    return Tokenizer(labels=tuple(labels["label"]), nodes=tuple(node_names(num_nodes)))
+def load_task_scorer(paths, num_nodes: int, task_cfg: dict, scoring_cfg: dict) -> tuple[pd.DataFrame, Scorer]:
+    """The prompts table and the full scorer, from the task's Parquet files
+    (`paths` has prompts, graph, labels and heldout)."""
+    prompts = pd.read_parquet(paths.prompts)
+    labels = pd.read_parquet(paths.labels)
+    graph = load_graph(pd.read_parquet(paths.graph), labels, num_nodes, task_cfg["node_tokens"])
+    scorer = scorer_for(graph, prompts, scoring_cfg, task_cfg["allow_revisits"], pd.read_parquet(paths.heldout))
+    return prompts, scorer
+
+
+def tokenizer_from_tables(labels: pd.DataFrame, num_nodes: int, node_tokens: int = 1) -> Tokenizer:
+    return Tokenizer(labels=tuple(labels["label"]), nodes=tuple(node_names(num_nodes, node_tokens)), node_tokens=node_tokens)
+
+
+def max_answer_hops(task_cfg: dict) -> int:
+    """The most hops a generated walk can have: the longest base walk plus ANSWER_HOP_MARGIN."""
+    longest = max(task_cfg["max_hops"], task_cfg["ood_max_hops"] if task_cfg["ood_prompts"] else 0)
+    return longest + ANSWER_HOP_MARGIN
 
 
 def sequence_limits(task_cfg: dict) -> tuple[int, int]:
     """(max new tokens at generation, max sequence length the models must support).
 
-    Generation may run two hops past the longest demonstration before it is cut off.
+    A node takes task.node_tokens tokens, a label one. A prompt of the top level is
+    BOS u v INC .. EXC .. SEP with levels - 1 constraint labels; an answer is a walk of
+    up to max_answer_hops hops and EOS.
     """
-    longest_prompt = 5 + task_cfg["levels"]
-    max_new_tokens = 2 * (task_cfg["max_hops"] + 2) + 1 + 1  # walk + EOS
+    k = task_cfg["node_tokens"]
+    longest_prompt = 2 * k + 3 + task_cfg["levels"]
+    hops = max_answer_hops(task_cfg)
+    max_new_tokens = (hops + 1) * k + hops + 1
     return max_new_tokens, longest_prompt + max_new_tokens

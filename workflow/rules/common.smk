@@ -152,14 +152,15 @@ def check_budgets_cover_one_step(cfg: dict) -> None:
 
 def check_task_feasible(cfg: dict) -> None:
     """Build the graph and a few prompts per level now, so a too-sparse graph fails before any job."""
-    from creativity.graph import random_graph
-    from creativity.prompts import PromptSpec, build_prompts
+    from creativity.prompts import build_prompts
+    from creativity.task import prompt_spec, task_graph
 
     g, t = cfg["graph"], cfg["task"]
     try:
-        graph = random_graph(g["num_nodes"], g["num_labels"], g["mean_degree"], g["zipf_exponent"], cfg["seed"])
+        graph = task_graph(cfg["graph"], t, cfg["seed"])
         probe = min(10, t["test_prompts_per_level"], t["train_prompts_per_level"])
-        build_prompts(graph, PromptSpec(t["levels"], probe, probe, t["min_hops"], t["max_hops"], t["allow_revisits"], cfg["seed"] + 1))
+        probe_cfg = dict(t, test_prompts_per_level=probe, train_prompts_per_level=probe, ood_prompts=min(probe, t["ood_prompts"]))
+        build_prompts(graph, prompt_spec(probe_cfg, cfg["seed"] + 1))
     except ValueError as err:
         raise ConfigError(str(err)) from None
 

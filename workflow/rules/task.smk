@@ -3,6 +3,7 @@ rule build_task:
         graph=f"{RESULTS}/task/graph.parquet",
         labels=f"{RESULTS}/task/labels.parquet",
         prompts=f"{RESULTS}/task/prompts.parquet",
+        heldout=f"{RESULTS}/task/heldout.parquet",
         corpus=f"{RESULTS}/task/corpus.parquet",
     params:
         graph=config["graph"],
