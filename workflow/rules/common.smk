@@ -205,11 +205,14 @@ def resume_after_kill() -> None:
         return
     if note:
         print(note, file=sys.stderr)
-    for path in resume.restore_killed_outputs(Path(".snakemake")):
-        print(f"{path}: its job was killed; marked incomplete, so it and everything built from it are redone.", file=sys.stderr)
     for path, why in resume.damaged_tables(Path(RESULTS)):
         path.unlink()
         print(f"{path}: damaged ({why}); removed, so its rule rebuilds it.", file=sys.stderr)
+    killed = resume.restore_killed_outputs(Path(".snakemake"))  # after the above: these are empty
+    if killed:
+        listed = "\n  ".join(map(str, killed[:10])) + ("\n  ..." if len(killed) > 10 else "")
+        print(f"{len(killed)} outputs of jobs killed in an earlier run are redone, with everything built from them:\n  {listed}",
+              file=sys.stderr)
 
 
 # Job processes parse the Snakefile too, under their parent's lock; --unlock only removes locks.

@@ -3,14 +3,17 @@ import pandas as pd
 from analysis.tables import assemble_tables, concat
 from creativity.io import redirect_log, write_parquet
 from models.decoding import decoding_settings, settings_table
+from pipeline.divergence import check_some_run_trained
 
 with redirect_log(snakemake.log[0]):
     settings = pd.concat(
         [settings_table(decoding_settings(arch, snakemake.params.decoding)) for arch in ("tpp", "ebt")],
         ignore_index=True,
     )
+    runs = concat(snakemake.input.summaries)
+    check_some_run_trained(runs)
     tables = assemble_tables(
-        runs=concat(snakemake.input.summaries),
+        runs=runs,
         curves=concat(snakemake.input.curves),
         samples=concat(snakemake.input.samples),
         metrics=concat(snakemake.input.metrics),

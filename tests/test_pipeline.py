@@ -1,0 +1,202 @@
+"""pipeline/: the run lock, resuming after a kill, and the parse-time config checks, unit by unit."""
+import dataclasses
+import math
+import os
+import subprocess
+from base64 import urlsafe_b64encode
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from pipeline import lock, resume
+from pipeline.divergence import AllRunsDiverged, check_some_run_trained
+from pipeline.config import (ConfigError, check_decoding_menu, check_device, check_yaml_syntax,
+                             non_finite_keys)
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="needs Linux /proc")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+# --- the run lock --------------------------------------------------------------
+@needs_proc
+def test_this_process_is_not_gone_and_a_reaped_child_is():
+    here = lock.this_process()
+    assert here.start_ticks == lock.start_ticks(os.getpid()) is not None
+    assert not lock.is_gone(here, here)
+    assert lock.is_gone(dataclasses.replace(here, pid=dead_pid()), here)
+
+
+@needs_proc
+def test_a_reused_pid_is_gone():
+    here = lock.this_process()
+    assert lock.is_gone(dataclasses.replace(here, start_ticks=here.start_ticks - 1), here)
+
+
+@needs_proc
+@pytest.mark.parametrize("field", ["boot_id", "pid_namespace"])
+def test_an_owner_elsewhere_is_never_gone(field):
+    """Another host (boot) or PID namespace: its pid means nothing here, even when no such pid exists."""
+    here = lock.this_process()
+    elsewhere = dataclasses.replace(here, pid=dead_pid(), **{field: "somewhere else"})
+    assert not lock.is_gone(elsewhere, here)
+    unknown = dataclasses.replace(here, pid=dead_pid(), **{field: None})
+    assert not lock.is_gone(unknown, here)
+
+
+def test_owner_record_round_trip(tmp_path):
+    owner = lock.this_process()
+    lock.record_owner(tmp_path / "locks", owner)
+    assert lock.read_owner(tmp_path / "locks") == owner
+    (tmp_path / "locks" / lock.OWNER_FILE).write_text("{not json")
+    assert lock.read_owner(tmp_path / "locks") is None
+
+
+def snakemake_locks(lock_dir: Path) -> None:
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    (lock_dir / "0.input.lock").write_text("results/task/graph.parquet\n")
+    (lock_dir / "0.output.lock").write_text("results/tables/runs.parquet\n")
+
+
+@needs_proc
+def test_the_lock_of_a_killed_run_is_removed(tmp_path):
+    here = lock.this_process()
+    snakemake_locks(tmp_path)
+    lock.record_owner(tmp_path, dataclasses.replace(here, pid=dead_pid()))
+    note = lock.release_if_stale(tmp_path, here)
+    assert "no longer running" in note
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_proc
+def test_the_lock_of_a_live_run_is_kept_and_the_message_says_what_to_run(tmp_path):
+    here = lock.this_process()
+    snakemake_locks(tmp_path)
+    lock.record_owner(tmp_path, here)
+    with pytest.raises(lock.LockHeld) as held:
+        lock.release_if_stale(tmp_path, here)
+    assert f"pid {here.pid} on host {here.host}" in str(held.value)
+    assert f"{here.command} --unlock" in str(held.value)
+    assert len(list(tmp_path.glob("*.lock"))) == 2
+
+
+def test_a_lock_without_owner_is_kept(tmp_path):
+    snakemake_locks(tmp_path)
+    with pytest.raises(lock.LockHeld, match="did not record itself"):
+        lock.release_if_stale(tmp_path, lock.this_process())
+    assert len(list(tmp_path.glob("*.lock"))) == 2
+
+
+def test_no_lock_no_note(tmp_path):
+    assert lock.release_if_stale(tmp_path / "locks", lock.this_process()) is None
+
+
+# --- resuming after a kill -----------------------------------------------------
+def mark_incomplete(meta: Path, key: str, chunk: int = 0) -> None:
+    """A marker as snakemake.persistence.file writes it (a long name split into @-directories)."""
+    name = urlsafe_b64encode(key.encode()).decode()
+    parts = [name] if not chunk else [name[i:i + chunk] for i in range(0, len(name), chunk)]
+    parts = ["@" + p for p in parts[:-1]] + parts[-1:]
+    path = meta.joinpath("incomplete", *parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"external_jobid": null}')
+
+
+def test_killed_outputs_come_back_empty_and_present_ones_are_untouched(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    meta = tmp_path / ".snakemake"
+    mark_incomplete(meta, "results/runs/tpp/2e9/L1-d32-h2/seed0/samples_raw.parquet")
+    mark_incomplete(meta, "results/runs/tpp/6e9/L1-d32-h2/seed0/samples_raw.parquet", chunk=10)
+    mark_incomplete(meta, "results/tables/runs.parquet")
+    mark_incomplete(meta, "/etc/outside.parquet")  # never written outside the working directory
+    (meta / "incomplete" / "migration_underway").write_text("")
+    Path("results/tables").mkdir(parents=True)
+    Path("results/tables/runs.parquet").write_text("half a table")
+
+    restored = resume.restore_killed_outputs(meta)
+    assert sorted(map(str, restored)) == [
+        "results/runs/tpp/2e9/L1-d32-h2/seed0/samples_raw.parquet",
+        "results/runs/tpp/6e9/L1-d32-h2/seed0/samples_raw.parquet",
+    ]
+    assert all(p.stat().st_size == 0 for p in restored)
+    assert Path("results/tables/runs.parquet").read_text() == "half a table"
+    assert resume.restore_killed_outputs(meta) == []
+
+
+def test_damaged_tables_are_found_and_whole_ones_and_temporaries_are_not(tmp_path):
+    table = pd.DataFrame({"run_id": ["a", "b"], "loss": [1.0, 2.0]})
+    table.to_parquet(tmp_path / "whole.parquet")
+    data = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "truncated.parquet").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / ".whole.1a2b3c4d.tmp.parquet").write_bytes(data[:10])
+    damaged = resume.damaged_tables(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in damaged] == ["empty.parquet", "runs/truncated.parquet"]
+    assert all(why for _, why in damaged)
+
+
+# --- parse-time config checks --------------------------------------------------
+def test_non_finite_numbers_are_named_by_key():
+    cfg = {"train": {"lr": math.nan, "betas": [0.9, math.inf], "batch_size": 16}, "seed": 0, "name": "x",
+           "budgets": {"min": -math.inf, "max": 1e12}}
+    assert non_finite_keys(cfg) == ["train.lr", "train.betas.1", "budgets.min"]
+    assert non_finite_keys({"train": {"lr": 1e-3}}) == []
+
+
+def test_yaml_error_names_file_line_and_column(tmp_path):
+    path = tmp_path / "preset.yaml"
+    path.write_text("seed: 0\ngraph:\n  num_nodes: [30\n  num_labels: 6\n")
+    with pytest.raises(ConfigError) as err:
+        check_yaml_syntax(path)
+    assert str(err.value).startswith(f"{path}, line 4, column 13: YAML syntax error")
+    path.write_text("seed: 0\n")
+    check_yaml_syntax(path)
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_decoding_menu_must_hold_each_architectures_default():
+    cfg = default_config()
+    check_decoding_menu(cfg)
+    cfg["decoding"]["ebt"]["steps_multipliers"] = [2, 4]
+    with pytest.raises(ConfigError, match=r"decoding\.ebt: no setting think_x1.*steps_multipliers"):
+        check_decoding_menu(cfg)
+    cfg["architectures"] = ["tpp"]  # no EBT in the grid: nothing reads think_x1
+    check_decoding_menu(cfg)
+
+
+def test_cuda_without_a_cuda_build_is_refused():
+    import torch
+
+    cfg = default_config()
+    cfg["resources"]["device"] = "cuda"
+    if torch.backends.cuda.is_built():
+        check_device(cfg)
+    else:
+        with pytest.raises(ConfigError, match="resources.device: cuda"):
+            check_device(cfg)
+    cfg["resources"]["device"] = "cpu"
+    check_device(cfg)
+
+
+# --- a grid in which every run diverged ----------------------------------------
+def test_all_diverged_is_refused_with_each_run_and_step_and_some_diverged_is_not():
+    runs = pd.DataFrame({"run_id": ["tpp_2e9", "ebt_3e9"], "status": ["diverged", "diverged"],
+                         "diverged_step": [3.0, 7.0]})
+    with pytest.raises(AllRunsDiverged) as err:
+        check_some_run_trained(runs)
+    assert "every run diverged (2 of 2)" in str(err.value)
+    assert "tpp_2e9: loss not finite at step 3" in str(err.value) and "ebt_3e9: loss not finite at step 7" in str(err.value)
+    check_some_run_trained(runs.assign(status=["diverged", "ok"]))
+    check_some_run_trained(runs.iloc[:0])
