@@ -1,71 +1,54 @@
-"""All fits of the study in one tidy long table (fits.parquet).
+"""All fits of the study in one tidy long table (fits.parquet); every figure and the
+findings page read it, nothing refits.
 
-`compute_fits(runs, metrics, n_boot, seed)` returns one row per estimated
-quantity. Columns:
+`compute_fits(runs, metrics, samples, baseline, n_boot, seed)` returns one row per
+estimated quantity. Columns:
 
     kind        what was fitted (see below)
-    arch        "tpp" | "ebt"; "ebt/tpp" for the scaling-rate ratio
-    variant     "tpp" | "system1" | "system2" (runs.variant); "<variant>/tpp" for the
-                scaling-rate ratio. Every fit groups by (arch, variant): two EBT
-                variants are never pooled. arch_label(arch, variant) gives the
-                display label ("tpp", "ebt-system1", ...) used by the figures.
-    decoding    decoding setting; "-" where none applies (val_loss fits)
+    arch        "tpp" | "ebt" | "baseline"; "ebt/tpp" for the scaling-rate ratio
+    variant     "tpp" | "system1" | "system2" (runs.variant); "<variant>/tpp" for the ratio.
+                Fits group by (arch, variant): two EBT variants are never pooled.
+    decoding    decoding setting; "-" where none applies; "<ebt> vs <tpp>" for paired rows
     metric      the fitted quantity: creativity, validity, val_loss, novelty_valid, ...
-    x           the independent variable / shape axis: flops_measured, params, budget,
-                depth, width, width_depth_ratio, level, "novelty_valid,utility"
-    budget      FLOP budget for per-budget fits, else NaN
-    run_id      for per-run fits and Pareto-front points, else ""
-    level       utility level of a Pareto-front point, else NaN
-    parameter   which number of the fit this row holds (exponent, prefactor, optimum, ...)
-    estimate    the number (NaN when it could not be estimated; see note)
-    ci_low, ci_high          95% interval; ci_method says which kind
-    ci_method   "bootstrap_percentile" | "ols_t" | "nls_t" | "" (none)
-    ols_ci_low, ols_ci_high  OLS t-interval, on power-law rows beside the bootstrap one
-    n           points used in the fit
-    n_dropped   points dropped because they could not be logged (y <= 0)
-    n_excluded_diverged      runs of that arch (and budget) left out because status != "ok"
-    n_boot      bootstrap resamples used (0 if no bootstrap); seed: their RNG seed
-    method      for isoflop_optimum rows: parabola | best_grid_point | no_interior_optimum | no_data;
-                for isoflop_power_law rows: "parabola_vertices"
+    x           the independent variable, shape axis, or comparison
+    subset      "frontier" (best cell per budget) | "all_runs" for power laws, else ""
+    x_value     the x of a power_law_curve point, else NaN
+    budget      FLOP budget for per-budget rows, else NaN
+    run_id      for per-run rows and Pareto-front points, else ""
+    level       utility level (Pareto rows), else NaN
+    parameter   which number of the fit this row holds (exponent, delta, hypervolume, ...)
+    estimate    the number on the observed data (NaN when it could not be estimated; see note)
+    ci_low, ci_high   95% interval; ci_method says which kind
+    ci_method   "bootstrap_percentile" | "nls_t" | "" (none)
+    n           points (cells, units, prompts) used
+    n_excluded_diverged  runs of that (arch, variant) left out because status != "ok"
+    n_boot      bootstrap resamples that gave a value; seed: the bootstrap's RNG seed
+    method      the model: glm_log | glm_logit | ols_loglog | ols_semilog | parabola | ...
     note        why an estimate is NaN, or a caveat
 
-Kinds and their parameters:
+Bootstraps resample test prompts and seeds jointly (resample.py), never runs or shapes.
+Kinds (module that computes them):
 
-    power_law            y = prefactor · flops_measured^exponent per (arch, variant, decoding)
-                         for creativity and validity (level-0 rows), and per (arch, variant)
-                         for val_loss.
-                         Needs >= 2 budgets: within one budget the spread of measured FLOPs is
-                         shape noise, not a compute axis.
-    saturating_power_law val_loss = E + A · flops^(-b) per (arch, variant) (parameters E, A, b), fitted
-                         to the lowest-loss run of each budget; needs >= 4 budgets.
-    isoflop_optimum      per (arch, variant, budget, metric, axis): optimum, edge_distance,
-                         metric_at_optimum. Metrics: val_loss (minimised) and creativity
-                         (maximised) at the architecture's default decoding. The optimum
-                         row carries a bootstrap CI of the vertex (runs of the budget
-                         resampled, parabola refitted; needs >= isoflop.MIN_BOOT_POINTS
-                         runs, else NaN with a note) with n_boot and seed.
-    isoflop_power_law    Approach 2: optimum params = prefactor · budget^exponent per
-                         (arch, variant, metric), through the parabola vertices over params
-                         that lie inside the grid (edge_distance >= 0; extrapolated vertices
-                         are biased and left out, counted in the note). Needs >= 2 such
-                         budgets, else NaN with a note. x = "budget"; CI: bootstrap over
-                         the budgets' optima.
-    scaling_rate         ebt.md's slope_ebt / slope_tpp - 1 of val_loss (= log perplexity)
-                         against ln X, X = flops_measured or params (parameter "ratio"),
-                         one ratio per EBT variant against tpp (arch "ebt/tpp", variant
-                         "<variant>/tpp"), plus each (arch, variant)'s slope ("slope").
-    tradeoff_slope       per (run, decoding): slope of novelty_valid against utility level.
-    pareto_hypervolume   per (arch, variant, budget): hypervolume of the (novelty_valid, utility)
-                         front over all decodings, runs and levels >= 1, reference (0, 0),
-                         with a bootstrap CI over the points (needs >= pareto.MIN_BOOT_POINTS;
-                         never above the estimate, see pareto.py); also n_front.
-    pareto_front         per front point: two rows, parameter novelty_valid and utility.
+    paired_delta          (paired) EBT minus Transformer++ per shared budget; x = default_decoding
+                          | matched_inference_flops; parameters delta, treatment (EBT),
+                          baseline (tpp), *_inference_flops.
+    power_law, power_law_curve  (scaling) creativity, validity, val_loss against
+                          flops_measured, params, tokens, on the frontier and all runs.
+    scaling_rate          (scaling) slope_ebt / slope_tpp - 1 on the frontier over a shared range.
+    saturating_power_law  val_loss = E + A·flops^(-b) on the lowest-loss run per budget (nls_t CI).
+    isoflop_optimum       (isoflop) per (arch, variant, budget, metric, axis): optimum (bootstrap
+                          vertex CI over the budget's runs), edge_distance, metric_at_optimum,
+                          and the parabola's c2, c1, c0 in ln(shape).
+    isoflop_power_law     optimum params = prefactor·budget^exponent through interior vertices.
+    tradeoff_slope        (tradeoff) per (run, decoding) and the baseline: slope and net_slope.
+    tradeoff_scaling      (tradeoff) per (arch, variant): slope_per_ln_flops, mean_net_slope.
+    pareto_hypervolume, pareto_front, pareto_hv_delta   (pareto) per level.
+    summary               per (arch, variant, budget, split) at the default decoding: mean over
+                          runs of validity, creativity, copy_rate, combinatorial_novelty,
+                          uses_heldout_rate, revisit_rate, with a prompt bootstrap CI.
 
-Choice for IsoFLOP creativity: each run is scored at its architecture's default
-decoding (DEFAULT_DECODING: greedy for Transformer++, think_x1 for EBT, i.e. the
-training number of optimisation steps), not at its best decoding. The max over
-~10 noisy settings is biased upward, more so for runs with fewer valid samples,
-and would compare shapes at different inference compute.
+IsoFLOP creativity uses each architecture's default decoding (greedy, think_x1), not its
+best: the max over ~10 noisy settings is biased upward.
 """
 
 from __future__ import annotations
@@ -73,56 +56,30 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import isoflop, pareto, powerlaw, tradeoff
+from analysis import isoflop, paired, pareto, powerlaw, resample, scaling, tradeoff
+from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, in_distribution, with_labels
 
-DEFAULT_DECODING = {"tpp": "greedy", "ebt": "think_x1"}
 NO_DECODING = "-"
-LABEL = "arch_label"  # derived (arch, variant) column added to working copies of the tables
-COLUMNS = [
-    "kind", "arch", "variant", "decoding", "metric", "x", "budget", "run_id", "level", "parameter",
-    "estimate", "ci_low", "ci_high", "ci_method", "ols_ci_low", "ols_ci_high",
-    "n", "n_dropped", "n_excluded_diverged", "n_boot", "seed", "method", "note",
-]
+COLUMNS = FITS_COLUMNS
 _DEFAULTS = {
-    "arch": "", "variant": "", "decoding": NO_DECODING, "metric": "", "x": "", "budget": np.nan, "run_id": "",
-    "level": np.nan, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_method": "",
-    "ols_ci_low": np.nan, "ols_ci_high": np.nan, "n": 0, "n_dropped": 0,
-    "n_excluded_diverged": 0, "n_boot": 0, "seed": -1, "method": "", "note": "",
+    "arch": "", "variant": "", "decoding": NO_DECODING, "metric": "", "x": "", "subset": "", "x_value": np.nan,
+    "budget": np.nan, "run_id": "", "level": np.nan, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+    "ci_method": "", "n": 0, "n_excluded_diverged": 0, "n_boot": 0, "seed": -1, "method": "", "note": "",
 }
-
-
-def arch_label(arch: str, variant) -> str:
-    """Display label of an (arch, variant) pair: "tpp", "ebt-system1", "ebt-system2".
-
-    A missing variant, or one equal to the arch, gives the arch alone.
-    """
-    if variant is None or (isinstance(variant, float) and np.isnan(variant)) or variant in ("", arch):
-        return str(arch)
-    return f"{arch}-{variant}"
-
-
-def with_labels(table: pd.DataFrame) -> pd.DataFrame:
-    """Copy of table with `variant` filled (the arch where missing) and the LABEL column."""
-    if "arch" not in table.columns:
-        table = table.assign(arch=pd.Series(dtype=object))
-    variant = table["variant"] if "variant" in table.columns else pd.Series(np.nan, index=table.index, dtype=object)
-    variant = variant.astype(object).where(variant.notna() & (variant.astype(str) != ""), table["arch"])
-    labels = [arch_label(a, v) for a, v in zip(table["arch"], variant)]
-    return table.assign(variant=variant, **{LABEL: pd.Series(labels, index=table.index, dtype=object)})
-
-
-RUN_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "params", "flops_measured", "val_loss",
-               "status"]
+RUN_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "seed", "params", "tokens", "flops_measured",
+               "val_loss", "status"]
 METRIC_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "params", "flops_measured", "decoding",
                   "level", "creativity", "validity", "novelty_valid", "utility"]
+SUMMARY_METRICS = ("validity", "creativity", "copy_rate", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate")
+_TEXT = ("run_id", "arch", "variant", "decoding", "status", "split")
 
 
-def _ensure_columns(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def ensure_columns(table: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
     """A table with no rows may come without columns (an empty Parquet file): add them."""
+    table = pd.DataFrame() if table is None else table
     missing = [c for c in columns if c not in table.columns]
     if missing and len(table) == 0:
-        table = table.assign(**{c: pd.Series(dtype=float if c not in ("run_id", "arch", "variant", "decoding",
-                                                                        "status") else object) for c in missing})
+        table = table.assign(**{c: pd.Series(dtype=object if c in _TEXT else float) for c in missing})
     return table
 
 
@@ -141,55 +98,40 @@ def _n_excluded(runs: pd.DataFrame, **match) -> int:
     return int(bad.sum())
 
 
-def _power_law_rows(xs, ys, n_boot, seed, n_budgets, kind="power_law", **labels) -> list[dict]:
+def _power_law_rows(xs, ys, n_boot, seed, n_budgets, kind, **labels) -> list[dict]:
+    """OLS power law with a bootstrap over its points; for the IsoFLOP optima against budget."""
     fit = powerlaw.fit_power_law(xs, ys)
     if n_budgets < 2:
-        fit = powerlaw.PowerLawFit.unidentified(fit.n_points, fit.n_dropped, f"{n_budgets} budget(s): compute exponent needs >= 2")
+        fit = powerlaw.PowerLawFit.unidentified(fit.n_points, fit.n_dropped, f"{n_budgets} budget(s): need >= 2")
     if np.isfinite(fit.exponent):
         boot_b, boot_a = powerlaw.bootstrap_power_law(xs, ys, n_boot, seed)
     else:
         boot_b = boot_a = powerlaw.BootstrapCI(np.nan, np.nan, 0, seed)
-    note = labels.pop("note", "")
-    common = labels | {"kind": kind, "ci_method": "bootstrap_percentile", "n": fit.n_points,
-                       "n_dropped": fit.n_dropped, "seed": seed, "note": "; ".join(p for p in (note, fit.note) if p)}
-    return [
-        _row(**common, parameter="exponent", estimate=fit.exponent, ci_low=boot_b.low, ci_high=boot_b.high,
-             ols_ci_low=fit.exponent_ci[0], ols_ci_high=fit.exponent_ci[1], n_boot=boot_b.n_boot),
-        _row(**common, parameter="prefactor", estimate=fit.prefactor, ci_low=boot_a.low, ci_high=boot_a.high,
-             ols_ci_low=fit.prefactor_ci[0], ols_ci_high=fit.prefactor_ci[1], n_boot=boot_a.n_boot),
-    ]
+    note = "; ".join(p for p in (labels.pop("note", ""), fit.note) if p)
+    common = labels | {"kind": kind, "ci_method": "bootstrap_percentile", "n": fit.n_points, "seed": seed, "note": note}
+    return [_row(**common, parameter="exponent", estimate=fit.exponent, ci_low=boot_b.low, ci_high=boot_b.high,
+                 n_boot=boot_b.n_boot),
+            _row(**common, parameter="prefactor", estimate=fit.prefactor, ci_low=boot_a.low, ci_high=boot_a.high,
+                 n_boot=boot_a.n_boot)]
 
 
-def _compute_scaling(runs, ok, level0, n_boot, seed) -> list[dict]:
+def _saturating_rows(runs, ok) -> list[dict]:
     rows = []
     for (arch, variant), arch_runs in ok.groupby(["arch", "variant"], sort=True):
-        ids = dict(arch=arch, variant=variant)
-        excluded = _n_excluded(runs, **ids)
-        n_budgets = arch_runs["budget"].nunique()
-        rows += _power_law_rows(arch_runs["flops_measured"], arch_runs["val_loss"], n_boot, seed, n_budgets,
-                                **ids, metric="val_loss", x="flops_measured", n_excluded_diverged=excluded)
-        # The loss floor is a property of the best model at each compute, so the
-        # saturating form is fitted to the compute frontier: one run per budget.
+        # The loss floor belongs to the best model at each compute: one run per budget.
         fitted = arch_runs.dropna(subset=["val_loss"])
         frontier = fitted.loc[fitted.groupby("budget")["val_loss"].idxmin()]
         sat = powerlaw.fit_saturating_power_law(frontier["flops_measured"], frontier["val_loss"])
         for name in ("E", "A", "b"):
-            rows.append(_row(kind="saturating_power_law", **ids, metric="val_loss", x="flops_measured",
-                             parameter=name, estimate=getattr(sat, name), ci_low=sat.ci[name][0],
-                             ci_high=sat.ci[name][1], ci_method="nls_t", n=sat.n_points,
-                             n_excluded_diverged=excluded, note=sat.note))
-        arch_metrics = level0[(level0["arch"] == arch) & (level0["variant"] == variant)]
-        for decoding, grp in arch_metrics.groupby("decoding", sort=True):
-            for metric in ("creativity", "validity"):
-                rows += _power_law_rows(grp["flops_measured"], grp[metric], n_boot, seed, grp["budget"].nunique(),
-                                        **ids, decoding=decoding, metric=metric, x="flops_measured",
-                                        n_excluded_diverged=excluded)
+            rows.append(_row(kind="saturating_power_law", arch=arch, variant=variant, metric="val_loss",
+                             x="flops_measured", subset="frontier", parameter=name, estimate=getattr(sat, name),
+                             ci_low=sat.ci[name][0], ci_high=sat.ci[name][1], ci_method="nls_t", n=sat.n_points,
+                             n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant), note=sat.note))
     return rows
 
 
 def isoflop_tables(ok: pd.DataFrame, level0: pd.DataFrame) -> list[tuple[str, bool, pd.DataFrame]]:
-    """(metric, maximize, table) of the IsoFLOP analyses: val_loss over runs, creativity at
-    each architecture's default decoding."""
+    """(metric, maximize, table): val_loss over runs, creativity at each architecture's default decoding."""
     default = level0[level0["decoding"] == level0["arch"].map(DEFAULT_DECODING)]
     return [("val_loss", False, ok), ("creativity", True, default)]
 
@@ -210,7 +152,8 @@ def _isoflop_rows(runs, ok, level0, n_boot, seed) -> list[dict]:
                                  ci_high=opt.ci_high, ci_method="bootstrap_percentile" if opt.n_boot else "",
                                  n_boot=opt.n_boot, seed=seed, note="; ".join(p for p in (opt.note, ci_note) if p)))
                 rows += [_row(**common, parameter=p, estimate=getattr(opt, p), note=opt.note)
-                         for p in ("edge_distance", "metric_at_optimum")]
+                         for p in ("edge_distance", "metric_at_optimum", "best_grid_point")]
+                rows += [_row(**common, parameter=p, estimate=c) for p, c in zip(("c2", "c1", "c0"), opt.coefficients)]
             if axis == "params":
                 rows += _isoflop_power_law_rows(runs, optima, metric, n_boot, seed)
     return rows
@@ -230,96 +173,105 @@ def _isoflop_power_law_rows(runs, optima: pd.DataFrame, metric: str, n_boot: int
         n_budgets = inside["budget"].nunique()
         if n_budgets < 2:
             notes.append(f"{n_budgets} budget(s) with an interior optimum; need >= 2")
-        rows += _power_law_rows(inside["budget"], inside["optimum"], n_boot, seed, n_budgets,
-                                kind="isoflop_power_law", arch=arch, variant=variant,
-                                decoding=NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(arch, ""),
-                                metric=metric, x="budget", method="parabola_vertices",
-                                n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant),
-                                note="; ".join(notes))
-        for r in rows[-2:]:
-            if n_budgets < 2:  # replace the generic power-law note by the IsoFLOP-specific one
+        new = _power_law_rows(inside["budget"], inside["optimum"], n_boot, seed, n_budgets, "isoflop_power_law",
+                              arch=arch, variant=variant, metric=metric, x="budget", method="parabola_vertices",
+                              decoding=NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(arch, ""),
+                              n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant),
+                              note="; ".join(notes))
+        if n_budgets < 2:  # the IsoFLOP-specific note says more than the generic one
+            for r in new:
                 r["note"] = "; ".join(notes)
+        rows += new
     return rows
 
 
-def _scaling_rate_rows(runs, ok, n_boot, seed) -> list[dict]:
+def _run_values(ok: pd.DataFrame, stats: resample.PromptStats, draws: resample.Draws) -> dict[str, np.ndarray]:
+    """(resamples, runs) creativity and validity at each run's default decoding, and val_loss."""
+    idx = np.array([stats.unit_index(r, DEFAULT_DECODING.get(a, "")) for r, a in zip(ok["run_id"], ok["arch"])])
+    out = {"val_loss": np.broadcast_to(ok["val_loss"].to_numpy(float), (len(draws.prompt), len(ok)))}
+    for metric in ("creativity", "validity"):
+        v = stats.values(metric, draws.prompt, rows=np.maximum(idx, 0)) if len(stats.units) else \
+            np.full((len(draws.prompt), len(ok)), np.nan)
+        out[metric] = np.where(idx >= 0, v, np.nan)
+    return out
+
+
+def _scaling_rows(runs, ok, stats, draws) -> list[dict]:
+    values = _run_values(ok, stats, draws)
     rows = []
-    pairs = ok[[LABEL, "arch", "variant"]].drop_duplicates().sort_values(LABEL)
-    ebt_pairs = pairs[pairs["arch"] == "ebt"]
-    for x in ("flops_measured", "params"):
-        common = dict(kind="scaling_rate", metric="val_loss", x=x, seed=seed)
-        if ebt_pairs.empty:
-            rows.append(_row(**common, arch="ebt/tpp", variant="", parameter="ratio", n_boot=0,
-                             n=int((ok["arch"] == "tpp").sum()), n_excluded_diverged=_n_excluded(runs),
-                             note="no EBT runs"))
-        for pair in ebt_pairs.itertuples(index=False):
-            rate = powerlaw.scaling_rate_ratio(ok, x, n_boot, seed, group_col=LABEL, treatment=getattr(pair, LABEL),
-                                               baseline="tpp")
-            rows.append(_row(**common, arch="ebt/tpp", variant=f"{pair.variant}/tpp", parameter="ratio",
-                             estimate=rate.ratio, ci_low=rate.ci.low, ci_high=rate.ci.high,
-                             ci_method="bootstrap_percentile", n=rate.n_ebt + rate.n_tpp, n_boot=rate.ci.n_boot,
-                             n_excluded_diverged=_n_excluded(runs, arch="ebt", variant=pair.variant)
-                             + _n_excluded(runs, arch="tpp"), note=rate.note))
-        for pair in pairs.itertuples(index=False):
-            sub = ok[ok[LABEL] == getattr(pair, LABEL)]
-            good = np.isfinite(sub["val_loss"].to_numpy(float)) & (sub[x].to_numpy(float) > 0)
-            slope, _ = powerlaw._log_slope_intercept(np.log(sub[x].to_numpy(float)[good]),
-                                                     sub["val_loss"].to_numpy(float)[good])
-            rows.append(_row(**common, arch=pair.arch, variant=pair.variant, parameter="slope", estimate=slope,
-                             n=int(good.sum()), n_excluded_diverged=_n_excluded(runs, arch=pair.arch,
-                                                                                variant=pair.variant),
-                             note="" if np.isfinite(slope) else "slope not identified"))
-    return rows
+    for label in sorted(set(ok[LABEL])):
+        mask = (ok[LABEL] == label).to_numpy()
+        sub = ok[mask]
+        ids = dict(arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0],
+                   n_excluded_diverged=_n_excluded(runs, arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0]))
+        for r in scaling.power_law_rows(sub, {m: v[:, mask] for m, v in values.items()}, draws, ids):
+            r.setdefault("decoding", NO_DECODING if r["metric"] == "val_loss" else DEFAULT_DECODING[ids["arch"]])
+            rows.append(r)
+    return rows + scaling.scaling_rate_rows(ok, values["val_loss"], draws, LABEL)
 
 
-def _tradeoff_rows(ok_metrics) -> list[dict]:
-    slopes = tradeoff.tradeoff_slopes(ok_metrics)
-    info = ok_metrics.drop_duplicates("run_id").set_index("run_id")[["arch", "variant", "budget"]]
-    slopes = slopes.join(info, on="run_id")
-    return [_row(kind="tradeoff_slope", arch=s.arch, variant=s.variant, budget=s.budget, run_id=s.run_id,
-                 decoding=s.decoding, metric="novelty_valid", x="level", parameter="slope", estimate=s.slope,
-                 ci_low=s.ci_low, ci_high=s.ci_high, ci_method="ols_t", n=s.n_levels, note=s.note)
-            for s in slopes.itertuples(index=False)]
-
-
-def _pareto_rows(runs, ok_metrics, n_boot, seed) -> list[dict]:
-    points = ok_metrics[ok_metrics["level"] >= 1]
-    marked, summary = pareto.pareto_fronts(points, by=["arch", "variant", "budget"], n_boot=n_boot, seed=seed)
+def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: int) -> list[dict]:
+    """Per (label, budget, split): means over the arm's runs at the default decoding."""
     rows = []
-    for s in summary.itertuples(index=False):
-        common = dict(kind="pareto_hypervolume", arch=s.arch, variant=s.variant, budget=s.budget,
-                      metric="novelty_valid,utility", x="novelty_valid,utility", decoding="all", n=s.n_points,
-                      n_excluded_diverged=_n_excluded(runs, arch=s.arch, variant=s.variant, budget=s.budget))
-        ref = f"reference point {s.reference}"
-        rows += [_row(**common, parameter="hypervolume", estimate=s.hypervolume, ci_low=s.hv_ci_low,
-                      ci_high=s.hv_ci_high, ci_method="bootstrap_percentile" if s.n_boot else "", n_boot=s.n_boot,
-                      seed=seed, note="; ".join(p for p in (ref, s.ci_note) if p)),
-                 _row(**common, parameter="n_front", estimate=float(s.n_front), note=ref)]
-    for p in marked[marked["on_front"]].itertuples(index=False):
-        common = dict(kind="pareto_front", arch=p.arch, variant=p.variant, budget=p.budget, run_id=p.run_id,
-                      decoding=p.decoding, level=p.level, metric="novelty_valid,utility", x="novelty_valid,utility")
-        rows += [_row(**common, parameter="novelty_valid", estimate=p.novelty_valid),
-                 _row(**common, parameter="utility", estimate=p.utility)]
+    splits = samples["split"].unique() if "split" in samples.columns else np.array(["test"])
+    for k, split in enumerate(sorted(splits)):
+        sub = samples[samples["split"] == split] if "split" in samples.columns else samples
+        sub = sub[sub["run_id"].isin(ok["run_id"])]
+        if sub.empty:
+            continue
+        stats = resample.prompt_stats(sub)
+        w = resample.count_weights(len(stats.prompt_ids), n_boot, np.random.default_rng(seed + 1 + k))
+        for (label, budget), grp in ok.groupby([LABEL, "budget"], sort=True):
+            decoding = DEFAULT_DECODING.get(grp["arch"].iloc[0], "")
+            idx = np.array([stats.unit_index(r, decoding) for r in grp["run_id"]])
+            idx = idx[idx >= 0]
+            if len(idx) == 0:
+                continue
+            for metric in [m for m in SUMMARY_METRICS if m in stats.sums]:
+                v = _nanmean_rows(stats.values(metric, w, rows=idx))
+                lo, hi = resample.percentile_ci(v[1:])
+                rows.append(_row(kind="summary", arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0],
+                                 budget=float(budget), decoding=decoding, metric=metric, x=str(split), parameter="mean",
+                                 estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
+                                 ci_method="bootstrap_percentile", n=len(idx), n_boot=n_boot, seed=seed,
+                                 note="mean over runs (shapes, seeds); CI over prompts"))
     return rows
 
 
-def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Every fit of the study as one long table; see the module docstring for columns."""
-    runs = with_labels(_ensure_columns(runs, RUN_COLUMNS))
-    metrics = with_labels(_ensure_columns(metrics, METRIC_COLUMNS))
-    ok = ok_runs(runs)
-    ok_metrics = metrics[metrics["run_id"].isin(ok["run_id"])]
-    level0 = ok_metrics[ok_metrics["level"] == 0]
-    rows = (
-        _compute_scaling(runs, ok, level0, n_boot, seed)
-        + _isoflop_rows(runs, ok, level0, n_boot, seed)
-        + _scaling_rate_rows(runs, ok, n_boot, seed)
-        + _tradeoff_rows(ok_metrics)
-        + _pareto_rows(runs, ok_metrics, n_boot, seed)
-    )
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """Mean over runs per resample, NaN (without a warning) where no run has a value."""
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, values, 0).sum(axis=1) / finite.sum(axis=1)
+
+
+def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, samples: pd.DataFrame | None = None,
+                 baseline: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Every fit of the study as one long table; see the module docstring for columns.
+
+    samples and baseline are the scored samples of the runs and of the feasible-set null;
+    without samples only the loss and metrics-based fits (IsoFLOP, saturating law) are made.
+    """
+    runs = with_labels(ensure_columns(runs, RUN_COLUMNS))
+    metrics = with_labels(in_distribution(ensure_columns(metrics, METRIC_COLUMNS)))
+    ok = ok_runs(runs).reset_index(drop=True)
+    level0 = metrics[metrics["run_id"].isin(ok["run_id"]) & (metrics["level"] == 0)]
+    rows = _saturating_rows(runs, ok) + _isoflop_rows(runs, ok, level0, n_boot, seed)
+    samples = ensure_columns(samples, ["run_id", "decoding", "prompt_id", "level", "valid"])
+    test = in_distribution(samples[samples["run_id"].isin(ok["run_id"])])
+    if len(test) and len(ok):
+        base = in_distribution(baseline) if baseline is not None and len(baseline) else test.iloc[:0]
+        stats = resample.prompt_stats(pd.concat([test, base], ignore_index=True))
+        draws = resample.draw(len(stats.prompt_ids), ok["seed"], n_boot, seed)
+        rows += [_row(**r, seed=seed) for r in (
+            _scaling_rows(runs, ok, stats, draws)
+            + paired.paired_rows(ok, metrics, stats, draws)
+            + tradeoff.tradeoff_rows(ok, stats, draws)
+            + pareto.pareto_rows(ok, stats, draws))]
+        rows += _summary_rows(ok, samples, n_boot, seed)
     fits = pd.DataFrame(rows, columns=COLUMNS)
-    return fits.astype({"n": int, "n_dropped": int, "n_excluded_diverged": int, "n_boot": int, "seed": int,
-                        "budget": float, "level": float, "estimate": float})
+    return fits.astype({"n": int, "n_excluded_diverged": int, "n_boot": int, "seed": int, "budget": float,
+                        "level": float, "estimate": float, "x_value": float})
 
 
 def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:

@@ -30,21 +30,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")
-AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_ratio": "width/depth ratio d/L",
-               "params": "parameters N (non-embedding)"}
+from analysis.labels import SHAPE_AXES, shape_values
+
 MIN_BOOT_POINTS = 4
 CI_LEVEL = 0.95
 GROUP_BY = ("arch", "variant", "budget")
-
-
-def shape_values(table: pd.DataFrame, axis: str) -> pd.Series:
-    """The shape axis as a column; width_depth_ratio is width / depth (d / L)."""
-    if axis == "width_depth_ratio":
-        return table["width"].astype(float) / table["depth"].astype(float)
-    if axis in SHAPE_AXES:
-        return table[axis].astype(float)
-    raise ValueError(f"unknown shape axis {axis!r}; choose from {SHAPE_AXES}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +48,7 @@ class IsoFlopOptimum:
     n_shapes: int
     n_points: int
     note: str = ""
+    coefficients: tuple[float, float, float] = (np.nan, np.nan, np.nan)  # (c2, c1, c0) of the parabola
 
 
 def _edge_distance(u: float, grid: np.ndarray) -> float:
@@ -93,16 +84,8 @@ def fit_isoflop(shape, metric, maximize: bool) -> IsoFlopOptimum:
                               f"best grid point {best_grid:.4g}")
     u_star = -c1 / (2 * c2)
     return IsoFlopOptimum(float(np.exp(u_star)), float(u_star), _edge_distance(u_star, grid),
-                          float(np.polyval([c2, c1, c0], u_star)), best_grid, "parabola", len(grid), len(y))
-
-
-def parabola(shape, metric) -> np.ndarray | None:
-    """Coefficients (c2, c1, c0) of metric against ln(shape), or None with < 3 distinct shapes."""
-    shape, metric = np.asarray(shape, float), np.asarray(metric, float)
-    ok = np.isfinite(shape) & np.isfinite(metric) & (shape > 0)
-    if len(np.unique(shape[ok])) < 3:
-        return None
-    return np.polyfit(np.log(shape[ok]), metric[ok], 2)
+                          float(np.polyval([c2, c1, c0], u_star)), best_grid, "parabola", len(grid), len(y),
+                          coefficients=(float(c2), float(c1), float(c0)))
 
 
 @dataclass(frozen=True)

@@ -1,118 +1,98 @@
-"""Pareto fronts and hypervolume in the (novelty_valid, utility) plane.
+"""Novelty–utility Pareto fronts per utility level, and their hypervolume.
 
-Both objectives are maximised. A point is on the front if no other point is at
-least as good in both and strictly better in one. So exact duplicates of a
-front point are all on the front (neither beats the other), and a point tied
-with another in one objective but worse in the other is not.
+A point is one (run, decoding setting) at one utility level: (mean novelty of valid
+outputs, mean gated utility) over that level's test prompts. Both are maximised. Fronts
+are drawn per (arch, variant, budget, level), never pooled over levels (utility's scale
+grows with the level).
 
-Two objectives need no library: after sorting by x descending, a point is on the
-front iff it has the largest y among the points with its x, and that y beats
-every y seen at strictly larger x. That is one sort plus a cumulative max.
-
-`bootstrap_hypervolume` resamples a group's points (one per run, decoding and
-level) with replacement, fixed seed, and recomputes the hypervolume. A resample
-holds a subset of the points (duplicates add nothing), so its hypervolume is never
-above the full-data one: the interval's upper end is at most the estimate, and
-the interval says how much the front depends on which points happened to be
-observed, not a symmetric standard error.
+* Equal menus: each arm's fronts use its non-oracle decodings only. The reward tilt
+  re-ranks with the scorer itself (an oracle), so it is labelled and kept out; the note
+  records each menu's size so unequal menus are visible.
+* Non-dominated sorting and hypervolume come from moocore (C implementations); duplicates
+  of a front point are all kept on the front (keep_weakly).
+* The hypervolume's CI resamples test prompts (the points are recomputed from the
+  resampled prompts), so its upper end is not capped at the estimate. At budgets both
+  arms share, the paired difference EBT - Transformer++ uses the same resamples.
 """
 
 from __future__ import annotations
 
+import moocore
 import numpy as np
 import pandas as pd
 
-# Shared by every compared front, so hypervolumes are comparable; novelty and
-# utility are both >= 0, so (0, 0) is dominated by every meaningful output.
-DEFAULT_REFERENCE = (0.0, 0.0)
-MIN_BOOT_POINTS = 5
-CI_LEVEL = 0.95
+from analysis import resample
+from analysis.labels import LABEL, is_oracle
+
+# Shared by every compared front; novelty and utility are both >= 0.
+REFERENCE = (0.0, 0.0)
 
 
-def pareto_front_mask(x, y) -> np.ndarray:
-    """Boolean mask of the non-dominated points (both coordinates maximised).
-
-    Points with a NaN coordinate are never on the front and do not dominate.
-    """
+def front_mask(x, y) -> np.ndarray:
+    """Non-dominated points (both maximised); points with a NaN coordinate are never on it."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     mask = np.zeros(len(x), dtype=bool)
-    finite = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-    if len(finite) == 0:
-        return mask
-    fx, fy = x[finite], y[finite]
-    order = np.lexsort((-fy, -fx))  # x descending, then y descending
-    sx, sy = fx[order], fy[order]
-    # Start of each block of equal x; within a block the first y is the largest.
-    starts = np.flatnonzero(np.r_[True, sx[1:] != sx[:-1]])
-    block_max = sy[starts]
-    block_of = np.cumsum(np.r_[True, sx[1:] != sx[:-1]]) - 1
-    # Best y among blocks with strictly larger x (-inf for the first block).
-    best_before = np.r_[-np.inf, np.maximum.accumulate(block_max)[:-1]]
-    on_front = (sy == block_max[block_of]) & (sy > best_before[block_of])
-    mask[finite[order]] = on_front
+    finite = np.isfinite(x) & np.isfinite(y)
+    if finite.any():
+        mask[finite] = moocore.is_nondominated(np.c_[x[finite], y[finite]], maximise=True, keep_weakly=True)
     return mask
 
 
-def hypervolume_2d(x, y, reference: tuple[float, float] = DEFAULT_REFERENCE) -> float:
-    """Area dominated by the points and dominating the reference (maximisation).
-
-    Points not strictly better than the reference in both coordinates add nothing.
-    """
+def hypervolume(x, y, reference=REFERENCE) -> float:
+    """Area dominated by the points and dominating the reference (both maximised)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    rx, ry = reference
-    keep = np.isfinite(x) & np.isfinite(y) & (x > rx) & (y > ry)
-    x, y = x[keep], y[keep]
-    front = pareto_front_mask(x, y)
-    fx, fy = x[front], y[front]
-    order = np.lexsort((fy, -fx))  # x descending, so y ascending along the front
-    fx, fy = fx[order], fy[order]
-    # Duplicates of a front point contribute zero-height slabs.
-    heights = np.diff(np.r_[ry, fy])
-    return float(np.sum((fx - rx) * heights))
+    keep = np.isfinite(x) & np.isfinite(y) & (x > reference[0]) & (y > reference[1])
+    if not keep.any():
+        return 0.0
+    return float(moocore.hypervolume(np.c_[x[keep], y[keep]], ref=list(reference), maximise=True))
 
 
-def bootstrap_hypervolume(x, y, n_boot: int, seed: int, reference: tuple[float, float] = DEFAULT_REFERENCE,
-                          min_points: int = MIN_BOOT_POINTS) -> tuple[float, float, int, str]:
-    """(ci_low, ci_high, n_boot used, note): percentile CI of the hypervolume over resampled points."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    n = len(x)
-    if n_boot <= 0:
-        return np.nan, np.nan, 0, "no bootstrap requested"
-    if n < min_points:
-        return np.nan, np.nan, 0, f"{n} point(s): hypervolume CI needs >= {min_points}"
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for i in range(n_boot):
-        idx = rng.integers(0, n, n)
-        values[i] = hypervolume_2d(x[idx], y[idx], reference)
-    tail = 100 * (1 - CI_LEVEL) / 2
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi), n_boot, ""
+def _group_points(stats, draws, runs, level):
+    """Units of these runs' non-oracle decodings, and their (resamples, units) novelty and utility."""
+    units = stats.units.reset_index(drop=True)
+    rows = np.flatnonzero(units["run_id"].isin(runs["run_id"]).to_numpy() & ~is_oracle(units["decoding"]))
+    nov = stats.values("novelty_valid", draws.prompt, rows=rows, level=level)
+    util = stats.values("utility", draws.prompt, rows=rows, level=level)
+    return units.iloc[rows], nov, util
 
 
-def pareto_fronts(points: pd.DataFrame, by: list[str], x: str = "novelty_valid", y: str = "utility",
-                  reference: tuple[float, float] = DEFAULT_REFERENCE, n_boot: int = 0,
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per group in `by`: the points with an `on_front` column, and a summary table.
+def pareto_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resample.Draws) -> list[dict]:
+    """pareto_hypervolume, pareto_front and pareto_hv_delta rows (see module docstring)."""
+    rows, hv_by = [], {}
+    levels = np.unique(stats.levels[stats.levels >= 1])
+    for (label, budget), grp in runs.groupby([LABEL, "budget"], sort=True):
+        ids = dict(arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0], budget=float(budget),
+                   metric="novelty_valid,utility", x="novelty_valid,utility")
+        for level in levels:
+            units, nov, util = _group_points(stats, draws, grp, level)
+            hv = np.array([hypervolume(n, u) for n, u in zip(nov, util)])
+            hv_by[(label, budget, level)] = hv
+            menu = sorted(units["decoding"].unique())
+            note = f"reference {REFERENCE}; menu of {len(menu)} non-oracle settings: {', '.join(menu)}"
+            lo, hi = resample.percentile_ci(hv[1:])
+            mask = front_mask(nov[0], util[0])
+            common = ids | dict(level=float(level), decoding="all non-oracle", n=len(units))
+            rows += [dict(common, kind="pareto_hypervolume", parameter="hypervolume", estimate=hv[0], ci_low=lo,
+                          ci_high=hi, ci_method="bootstrap_percentile", n_boot=draws.n_boot, note=note),
+                     dict(common, kind="pareto_hypervolume", parameter="n_front", estimate=float(mask.sum()))]
+            for unit, n, u in zip(units[mask].itertuples(index=False), nov[0][mask], util[0][mask]):
+                point = ids | dict(kind="pareto_front", level=float(level), run_id=unit.run_id, decoding=unit.decoding)
+                rows += [dict(point, parameter="novelty_valid", estimate=float(n)),
+                         dict(point, parameter="utility", estimate=float(u))]
+    return rows + _delta_rows(runs, hv_by, draws)
 
-    The summary has one row per group: n_points, n_front, hypervolume, the reference
-    point used, and the hypervolume's bootstrap interval (hv_ci_low, hv_ci_high,
-    n_boot, seed, ci_note).
-    """
-    marked, summary = [], []
-    for key, grp in points.groupby(by, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        grp = grp.assign(on_front=pareto_front_mask(grp[x], grp[y]))
-        marked.append(grp)
-        summary.append(dict(zip(by, key)) | {
-            "n_points": int((grp[x].notna() & grp[y].notna()).sum()),
-            "n_front": int(grp["on_front"].sum()),
-            "hypervolume": hypervolume_2d(grp[x], grp[y], reference),
-            "reference": reference,
-        } | dict(zip(("hv_ci_low", "hv_ci_high", "n_boot", "ci_note"),
-                     bootstrap_hypervolume(grp[x], grp[y], n_boot, seed, reference))) | {"seed": seed})
-    marked_df = pd.concat(marked, ignore_index=True) if marked else points.assign(on_front=pd.Series(dtype=bool))
-    return marked_df, pd.DataFrame(summary, columns=[*by, "n_points", "n_front", "hypervolume", "reference",
-                                                     "hv_ci_low", "hv_ci_high", "n_boot", "ci_note", "seed"])
+
+def _delta_rows(runs: pd.DataFrame, hv_by: dict, draws: resample.Draws) -> list[dict]:
+    rows = []
+    for (label, budget, level), hv in sorted(hv_by.items()):
+        base = hv_by.get(("tpp", budget, level))
+        if label == "tpp" or base is None:
+            continue
+        delta = hv - base
+        lo, hi = resample.percentile_ci(delta[1:])
+        variant = runs.loc[runs[LABEL] == label, "variant"].iloc[0]
+        rows.append(dict(kind="pareto_hv_delta", arch="ebt", variant=variant, budget=float(budget), level=float(level),
+                         decoding="all non-oracle", metric="hypervolume", x="novelty_valid,utility", parameter="delta",
+                         estimate=float(delta[0]), ci_low=float(lo), ci_high=float(hi),
+                         ci_method="bootstrap_percentile", n_boot=draws.n_boot))
+    return rows

@@ -4,13 +4,15 @@
 * The same fit bootstrapped over runs (rows resampled with replacement, fixed
   seed) gives percentile CIs that do not assume log-normal errors.
 * y = E + A·X^(-b) by nonlinear least squares, for curves that flatten to a floor.
-* The scaling-rate ratio of ebt.md: slope_ebt / slope_tpp - 1, where each slope is
-  that of log(perplexity) = val_loss (in nats) against log X; computed for any
-  pair of groups, e.g. each EBT variant against Transformer++.
+* `batch_glm`: the same curve for many bootstrap resamples at once, as a
+  generalised linear model in u = ln X, so zeros are data rather than dropped:
+  link "log" fits E[y] = A·X^b (quasi-Poisson; creativity, which is 0 for a run
+  whose outputs are all invalid), link "logit" fits logit E[y] = a + b·ln X
+  (quasi-binomial; validity, a share that can be 0 or 1). `batch_ols` is the
+  closed-form least-squares line, for log-loss against ln X.
 
-Points that cannot be logged (x or y <= 0, or non-finite) are dropped and
-counted, never silently: creativity is exactly 0 for a run whose outputs are all
-invalid, and such runs say something the caller should see.
+The OLS power law drops (and counts) points that cannot be logged; the callers
+in fits.py use it only where y > 0 by construction (loss, optimal sizes).
 """
 
 from __future__ import annotations
@@ -113,27 +115,6 @@ def _percentile_ci(values: np.ndarray, seed: int) -> BootstrapCI:
     return BootstrapCI(float(lo), float(hi), len(values), seed)
 
 
-def power_law_band(x, y, x_grid, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise percentile band of the fitted line at x_grid, for plots."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = loggable(x, y)
-    log_x, log_y = np.log(x[ok]), np.log(y[ok])
-    log_grid = np.log(np.asarray(x_grid, float))
-    rng = np.random.default_rng(seed)
-    curves = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(log_x), len(log_x))
-        slope, icpt = _log_slope_intercept(log_x[idx], log_y[idx])
-        if np.isfinite(slope):
-            curves.append(np.exp(icpt + slope * log_grid))
-    if not curves:
-        nan = np.full(len(log_grid), np.nan)
-        return nan, nan
-    tail = 100 * (1 - CI_LEVEL) / 2
-    lo, hi = np.percentile(np.array(curves), [tail, 100 - tail], axis=0)
-    return lo, hi
-
-
 @dataclass(frozen=True)
 class SaturatingFit:
     """y = E + A · X^(-b); CIs are E ± t·se from curve_fit's covariance."""
@@ -176,54 +157,62 @@ def fit_saturating_power_law(x, y) -> SaturatingFit:
     return SaturatingFit(float(E), float(A_u * to_x), float(b), {k: tuple(map(float, v)) for k, v in ci.items()}, len(x))
 
 
-@dataclass(frozen=True)
-class ScalingRate:
-    """ratio = slope_ebt / slope_tpp - 1 (> 0: EBT's loss falls faster with X)."""
-
-    ratio: float
-    ci: BootstrapCI
-    slope_ebt: float
-    slope_tpp: float
-    n_ebt: int
-    n_tpp: int
-    note: str = ""
-
-
-def _semi_log_slope(log_x: np.ndarray, val_loss: np.ndarray) -> float:
-    return _log_slope_intercept(log_x, val_loss)[0]
+def batch_ols(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intercept, slope) of y on u per row; u, y are (resamples, points), NaN = missing.
+    NaN where a row has < 2 distinct u."""
+    m = np.isfinite(u) & np.isfinite(y)
+    n = m.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ub = np.where(m, u, 0).sum(axis=1) / n
+        yb = np.where(m, y, 0).sum(axis=1) / n
+        du = np.where(m, u - ub[:, None], 0)
+        sxx = (du * du).sum(axis=1)
+        slope = (du * np.where(m, y - yb[:, None], 0)).sum(axis=1) / sxx
+    slope = np.where(sxx > 1e-12, slope, np.nan)
+    return yb - slope * ub, slope
 
 
-def scaling_rate_ratio(runs: pd.DataFrame, x_col: str, n_boot: int, seed: int, group_col: str = "arch",
-                       treatment: str = "ebt", baseline: str = "tpp") -> ScalingRate:
-    """Scaling rate of `treatment` against `baseline` on X = runs[x_col].
+LINKS = ("log", "logit")
 
-    The two groups are the rows with runs[group_col] equal to treatment and to
-    baseline; to compare one EBT variant with Transformer++, pass a column holding
-    the (arch, variant) label, e.g. group_col="arch_label", treatment="ebt-system2".
-    The ScalingRate fields named *_ebt hold the treatment, *_tpp the baseline.
 
-    runs needs columns group_col, val_loss and x_col; the caller chooses the rows
-    (e.g. non-diverged runs). The bootstrap resamples each group's runs
-    separately, so both slopes keep their own sample size.
+def batch_glm(u: np.ndarray, y: np.ndarray, link: str, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """(intercept, slope) of a canonical-link GLM of y on u, per row, by Newton's method.
+
+    link "log": E[y] = exp(a + b·u), y >= 0; "logit": E[y] = 1/(1 + exp(-a - b·u)), 0 <= y <= 1.
+    Rows where the fit is not identified (< 2 distinct u; y all 0, or all 1 for logit;
+    no convergence, e.g. perfect separation) give NaN.
     """
-    data = {}
-    for arch, name in (("ebt", treatment), ("tpp", baseline)):
-        sub = runs[runs[group_col] == name]
-        ok = np.isfinite(sub["val_loss"].to_numpy(float)) & (sub[x_col].to_numpy(float) > 0)
-        data[arch] = (np.log(sub[x_col].to_numpy(float)[ok]), sub["val_loss"].to_numpy(float)[ok])
-    n_ebt, n_tpp = len(data["ebt"][0]), len(data["tpp"][0])
-    s_ebt, s_tpp = (_semi_log_slope(*data[a]) if len(data[a][0]) else np.nan for a in ("ebt", "tpp"))
-    if not (np.isfinite(s_ebt) and np.isfinite(s_tpp)) or s_tpp == 0:
-        note = f"slope not identified (distinct x: ebt {len(np.unique(data['ebt'][0]))}, tpp {len(np.unique(data['tpp'][0]))})"
-        return ScalingRate(np.nan, BootstrapCI(np.nan, np.nan, 0, seed), s_ebt, s_tpp, n_ebt, n_tpp, note)
-    rng = np.random.default_rng(seed)
-    ratios = []
-    for _ in range(n_boot):
-        slopes = []
-        for arch in ("ebt", "tpp"):
-            lx, vl = data[arch]
-            idx = rng.integers(0, len(lx), len(lx))
-            slopes.append(_semi_log_slope(lx[idx], vl[idx]))
-        if np.isfinite(slopes).all() and slopes[1] != 0:
-            ratios.append(slopes[0] / slopes[1] - 1)
-    return ScalingRate(s_ebt / s_tpp - 1, _percentile_ci(np.array(ratios), seed), s_ebt, s_tpp, n_ebt, n_tpp)
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {LINKS}")
+    u, y = np.atleast_2d(np.asarray(u, float)), np.atleast_2d(np.asarray(y, float))
+    m = np.isfinite(u) & np.isfinite(y)
+    uu, yy = np.where(m, u, 0.0), np.where(m, y, 0.0)
+    n = m.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = uu.sum(axis=1) / n
+    uc = np.where(m, uu - np.nan_to_num(centre)[:, None], 0.0)
+    # Start from least squares on the linked data, nudged off the boundary.
+    lo = 0.5 / np.maximum(n, 1)[:, None]
+    z = np.log(np.maximum(yy, lo)) if link == "log" else np.log(np.clip(yy, lo, 1 - lo) / (1 - np.clip(yy, lo, 1 - lo)))
+    a, b = batch_ols(np.where(m, uc, np.nan), np.where(m, z, np.nan))
+    a, b = np.nan_to_num(a), np.nan_to_num(b)
+    for _ in range(iterations):
+        eta = np.clip(a[:, None] + b[:, None] * uc, -50, 50)
+        mu = np.exp(eta) if link == "log" else 1 / (1 + np.exp(-eta))
+        var = (mu if link == "log" else mu * (1 - mu)) * m
+        r = (yy - mu) * m
+        g0, g1 = r.sum(axis=1), (r * uc).sum(axis=1)
+        h00, h01, h11 = var.sum(axis=1), (var * uc).sum(axis=1), (var * uc * uc).sum(axis=1)
+        det = h00 * h11 - h01**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            da, db = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
+        step = np.nan_to_num(np.maximum(np.abs(da), np.abs(db)), nan=0.0)
+        shrink = np.minimum(1.0, 5.0 / np.maximum(step, 1e-300))  # damp wild first steps
+        a, b = a + np.nan_to_num(da) * shrink, b + np.nan_to_num(db) * shrink
+    converged = step < 1e-6
+    distinct = np.nanmax(np.where(m, u, np.nan), axis=1) - np.nanmin(np.where(m, u, np.nan), axis=1) > 1e-12 \
+        if u.shape[1] else np.zeros(len(u), bool)
+    has_signal = (yy.sum(axis=1) > 0) & ((link == "log") | ((yy * m).sum(axis=1) < n))
+    ok = converged & distinct & has_signal & (n >= 2)
+    with np.errstate(invalid="ignore"):
+        return np.where(ok, a - b * centre, np.nan), np.where(ok, b, np.nan)

@@ -1,129 +1,161 @@
 """Tests of analysis/: numbers against hand-computed values, invariants, degenerate input.
 
-The synthetic tables are built so the right answers are known in closed form:
-  * flops_measured = budget, and every budget has the same shape grid, so shape
-    effects are balanced across budgets and OLS slopes against compute are exact;
-  * val_loss = c_arch - s_arch·ln F + K·(ln params - ln P_STAR)², so the IsoFLOP
-    optimum over params is P_STAR and the scaling-rate ratio is s_ebt/s_tpp - 1;
-  * creativity at the default decoding = 0.02·(F/1e15)^0.1·(1 - 0.05·(ln params - ln P_STAR)²),
-    so its compute exponent is 0.1 and its IsoFLOP maximum is at P_STAR;
-  * novelty_valid = 3 - 0.2·level, so the trade-off slope is -0.2.
+The synthetic study (make_study) is built so the right answers are known in closed form:
+  * 100 test prompts, 25 per utility level 1-4. A run with validity v answers the first
+    round(25·v) prompts of every level validly, so its validity is exactly v at every level;
+  * a valid walk at level l has utility l and novelty a + b·l with b = -s, a = 2.4 + 3s, so
+    creativity = mean(U·N) = (v/4)·(10a + 30b) = 6·v whatever s is;
+  * the best shape (4x64) has validity VALIDITY[arch][budget] at the default decoding; the
+    others 0.08 less. VALIDITY doubles per decade, so creativity on the frontier is
+    6·v ∝ FLOPs^log10(2);
+  * the novelty slope is s = 0.2 - 0.01·ln(F/1e15); the feasible-set baseline's is -0.1,
+    so the net slope is -0.1 + 0.01·ln(F/1e15): 0.01 per e-fold of FLOPs;
+  * val_loss = 5 - SLOPE[arch]·ln F + K·(ln params - ln P_STAR)², best shape the same at every
+    budget, so the frontier slopes are -SLOPE and the scaling-rate ratio is 0.13/0.10 - 1.
 """
 
 from __future__ import annotations
 
+import ast
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import fits, isoflop, pareto, plots, powerlaw, tradeoff
+from analysis import (findings, fits, isoflop, paired, pareto, plots, plots_raw, powerlaw, resample,
+                      samples_table, scaling)
 
-BUDGETS = [1e15, 1e16, 1e17]
-SHAPES = [(2, 96), (4, 128), (6, 160), (8, 192), (12, 320)]  # (depth, width); 4 distinct d/L
-P_STAR = 12 * 5 * 160**2  # inside the grid of params = 12·depth·width²
-SLOPE = {"tpp": 0.10, "ebt": 0.13}  # d val_loss / d ln F; ratio 0.13/0.10 - 1 = 0.3
-K_LOSS = 0.02
-DECODINGS = {
-    "tpp": [("greedy", "greedy", np.nan, np.nan, 1.0), ("temp1.0_k8", "sample", np.nan, 8, 0.8)],
-    "ebt": [("think_x1", "think", 1, np.nan, 1.0), ("think_x2", "think", 2, np.nan, 1.1),
-            ("verify_m4", "verify", 1, 4, 1.2)],
-}  # name, family, steps_multiplier, num_candidates, creativity factor
+PER_LEVEL = 25
 LEVELS = [1, 2, 3, 4]
-ERR = plots.ERROR_COLUMNS
+BUDGETS = [1e15, 1e16, 1e17]
+SHAPES = [(2, 64), (4, 64), (4, 128)]  # (depth, width); (4, 64) is the best
+BEST = (4, 64)
+SEEDS = [0, 1]
+VALIDITY = {"tpp": {1e15: 0.2, 1e16: 0.4, 1e17: 0.8}, "ebt": {1e15: 0.24, 1e16: 0.48, 1e17: 0.96}}
+SLOPE = {"tpp": 0.10, "ebt": 0.13}
+K_LOSS = 0.02
+# name, family, validity added, inference FLOPs per sample
+DECODINGS = {
+    "tpp": [("greedy", "greedy", 0.0, 1e6), ("bestofk_ll_k4", "best_of_k_ll", 0.04, 4e6),
+            ("tilt_beta1_k4", "reward_tilt", 1.0, 4e6)],
+    "ebt": [("think_x1", "think", 0.0, 3e6), ("think_x2", "think", 0.04, 6e6), ("verify_m4", "verify", 0.08, 12e6)],
+}
+N_BOOT = 60
 
 
 def params_of(depth, width):
     return 12 * depth * width**2
 
 
-def make_runs(archs=("tpp", "ebt"), budgets=BUDGETS, shapes=SHAPES, with_diverged=True) -> pd.DataFrame:
+P_STAR = params_of(*BEST)
+
+
+def novelty_slope(budget):
+    return 0.2 - 0.01 * math.log(budget / 1e15)
+
+
+def make_runs(archs=("tpp", "ebt"), budgets=None) -> pd.DataFrame:
     rows = []
     for arch in archs:
-        for budget in budgets:
-            for depth, width in shapes:
-                n = params_of(depth, width)
-                loss = 5.0 - SLOPE[arch] * math.log(budget) + K_LOSS * (math.log(n) - math.log(P_STAR)) ** 2
-                rows.append(dict(run_id=f"{arch}-{budget:.0e}-{depth}x{width}-s0", arch=arch,
-                                 variant="tpp" if arch == "tpp" else "system2", depth=depth, width=width,
-                                 heads=max(depth // 2, 1), params=n, params_with_embeddings=n + 1000 * width,
-                                 budget=budget, seed=0, flops_per_step_measured=budget / 100, flops_measured=budget,
-                                 flops_6nd=budget, flops_analytic=budget, tokens=budget / (6 * n), steps=100,
-                                 train_loss=loss - 0.01, val_loss=loss, status="ok", diverged_step=np.nan,
-                                 wall_seconds=10.0))
-        if with_diverged:  # an extra seed that blew up; the ok grid stays balanced
-            bad = dict(rows[-1], run_id=f"{arch}-diverged", seed=1, status="diverged", diverged_step=40,
-                       val_loss=np.nan, train_loss=np.nan)
-            rows.append(bad)
+        for budget in (budgets or {}).get(arch, BUDGETS):
+            for depth, width in SHAPES:
+                for seed in SEEDS:
+                    n = params_of(depth, width)
+                    loss = 5.0 - SLOPE[arch] * math.log(budget) + K_LOSS * (math.log(n) - math.log(P_STAR)) ** 2
+                    rows.append(dict(run_id=f"{arch}-{budget:.0e}-{depth}x{width}-s{seed}", arch=arch,
+                                     variant="tpp" if arch == "tpp" else "system2", depth=depth, width=width,
+                                     heads=2, params=n, budget=budget, seed=seed, flops_measured=budget,
+                                     tokens=budget / (6 * n), val_loss=loss, status="ok"))
     return pd.DataFrame(rows)
 
 
-def make_metrics(runs: pd.DataFrame, zero_creativity=False) -> pd.DataFrame:
+def _validity(run, add: float) -> float:
+    v = VALIDITY[run.arch].get(run.budget, 0.4) - (0 if (run.depth, run.width) == BEST else 0.08)
+    return min(1.0, v + add)
+
+
+def make_samples(runs: pd.DataFrame, ood: bool = True) -> pd.DataFrame:
     rows = []
-    for r in runs.itertuples(index=False):
-        shape_term = 1 - 0.05 * (math.log(r.params) - math.log(P_STAR)) ** 2
-        base = 0.0 if zero_creativity else 0.02 * (r.flops_measured / 1e15) ** 0.1 * shape_term
-        validity = 0.5 * (r.flops_measured / 1e15) ** 0.05
-        for name, family, steps_mult, m, factor in DECODINGS[r.arch]:
-            for level in [0, *LEVELS]:
-                errs = dict.fromkeys(ERR, 0.0) | {"err_none": validity, "err_parse": 1 - validity}
-                rows.append(dict(
-                    run_id=r.run_id, arch=r.arch, variant=r.variant, budget=r.budget, depth=r.depth,
-                    width=r.width, seed=r.seed, flops_measured=r.flops_measured, params=r.params,
-                    decoding=name, decoding_family=family, steps_multiplier=steps_mult, num_candidates=m,
-                    temperature=np.nan, beta=np.nan, noise_sigma=np.nan, level=level, n_samples=100,
-                    n_prompts=100, validity=validity,
-                    novelty_valid=3.0 - 0.2 * level if level else 2.5,
-                    utility=0.5 * level * factor if level else 1.0,
-                    utility_soft=0.5, creativity=base * factor, copy_rate=0.1, combinatorial_novelty=0.3,
-                    diversity_jaccard=0.4, diversity_edit=0.4, **errs))
+    for run in runs.itertuples(index=False):
+        s = novelty_slope(run.budget)
+        for name, _, add, _ in DECODINGS[run.arch]:
+            n_valid = round(PER_LEVEL * _validity(run, add))
+            for pid in range(PER_LEVEL * len(LEVELS)):
+                level, rank = 1 + pid // PER_LEVEL, pid % PER_LEVEL
+                valid = rank < n_valid
+                novelty = 2.4 + 3 * s - s * level
+                rows.append(_sample(run.run_id, name, pid, level, rank, valid, novelty, "test"))
+            if ood:
+                rows += [_sample(run.run_id, name, 1000 + r, 2, r, r % 2 == 0, 3.0, "ood") for r in range(8)]
     return pd.DataFrame(rows)
 
 
-def make_samples(runs: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in runs.itertuples(index=False):
-        for p in range(3):
-            ebt = r.arch == "ebt"
-            rows.append(dict(run_id=r.run_id, decoding="think_x1" if ebt else "greedy", prompt_id=p, level=1,
-                             walk=["a", "r", "b"], valid=True, error_type="none", hops=1, novelty=2.0,
-                             utility=1.0, utility_soft=1.0, creativity=2.0, copied=False,
-                             combinatorial_novelty=0.0, mean_logprob=np.nan if ebt else -1.0,
-                             mean_energy=1.0 if ebt else np.nan,
-                             energy_by_step=[3.0 - p * 0.1, 2.0, 1.5] if ebt else []))
+def _sample(run_id, decoding, pid, level, rank, valid, novelty, split) -> dict:
+    return dict(run_id=run_id, decoding=decoding, prompt_id=pid, sample_index=0, split=split, level=level,
+                start="a", end="b", include=[], exclude=[], walk=["a", "r", "b"] if valid else ["a"], valid=valid,
+                error_type="none" if valid else ("parse" if rank % 2 else "revisit"),
+                novelty=novelty if valid else np.nan, utility=float(level) if valid else 0.0,
+                creativity=level * novelty if valid else 0.0, copied=valid and rank % 4 == 0,
+                combinatorial_novelty=0.5 if valid else np.nan, uses_heldout=valid and rank % 2 == 0)
+
+
+def make_baseline() -> pd.DataFrame:
+    rows = [_sample("feasible_baseline", "uniform_feasible", pid, 1 + pid // PER_LEVEL, pid % PER_LEVEL, True,
+                    3.0 - 0.1 * (1 + pid // PER_LEVEL), "test") for pid in range(PER_LEVEL * len(LEVELS))]
     return pd.DataFrame(rows)
 
 
-def make_curves(runs: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in runs.itertuples(index=False):
-        for step in range(1, 6):
-            rows.append(dict(run_id=r.run_id, arch=r.arch, step=step, tokens=step * 1000,
-                             train_loss=4.0 / step, val_loss=4.0 / step if step % 2 else np.nan, lr=1e-3))
-    return pd.DataFrame(rows)
+def make_metrics(runs: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, decoding, split, level) means, level 0 pooling the split's levels."""
+    s = samples.assign(novelty_valid=samples["novelty"].where(samples["valid"]),
+                       err_none=(samples["error_type"] == "none").astype(float),
+                       err_parse=(samples["error_type"] == "parse").astype(float),
+                       err_revisit=(samples["error_type"] == "revisit").astype(float))
+    agg = dict(validity=("valid", "mean"), novelty_valid=("novelty_valid", "mean"), utility=("utility", "mean"),
+               creativity=("creativity", "mean"), err_none=("err_none", "mean"), err_parse=("err_parse", "mean"),
+               err_revisit=("err_revisit", "mean"))
+    keys = ["run_id", "decoding", "split"]
+    per_level = s.groupby([*keys, "level"], as_index=False).agg(**agg)
+    pooled = s.groupby(keys, as_index=False).agg(**agg).assign(level=0)
+    table = pd.concat([per_level, pooled], ignore_index=True)
+    settings = pd.DataFrame([dict(decoding=n, decoding_family=f, inference_flops=c,
+                                  steps_multiplier=float(n[-1]) if f == "think" else np.nan,
+                                  num_candidates=4.0 if f == "verify" else np.nan)
+                             for arch in DECODINGS for n, f, _, c in DECODINGS[arch]])
+    cols = ["run_id", "arch", "variant", "budget", "depth", "width", "params", "flops_measured", "seed"]
+    return runs[cols].merge(table.merge(settings, on="decoding"), on="run_id")
 
 
 @pytest.fixture(scope="module")
-def tables():
+def study():
     runs = make_runs()
-    return runs, make_metrics(runs)
+    samples = make_samples(runs)
+    return runs, make_metrics(runs, samples), samples, make_baseline()
 
 
 @pytest.fixture(scope="module")
-def fit_table(tables):
-    runs, metrics = tables
-    return fits.compute_fits(runs, metrics, n_boot=200, seed=0)
+def fit_table(study):
+    runs, metrics, samples, baseline = study
+    return fits.compute_fits(runs, metrics, samples, baseline, n_boot=N_BOOT, seed=0)
 
 
 def pick(df, **match) -> pd.DataFrame:
     mask = np.ones(len(df), dtype=bool)
     for col, value in match.items():
-        mask &= df[col] == value
+        mask &= (df[col] == value).to_numpy()
     return df[mask]
 
 
-# ---------------------------------------------------------------- powerlaw
+def one(df, **match):
+    hit = pick(df, **match)
+    assert len(hit) == 1, (match, len(hit))
+    return hit.iloc[0]
+
+
+# ---------------------------------------------------------------- OLS power laws and IsoFLOP
 
 def test_power_law_recovers_exact_law_and_counts_dropped():
     x = np.array([1e15, 1e16, 1e17, 1e18, 1e19])
@@ -190,24 +222,6 @@ def test_saturating_power_law_recovers_floor():
     assert math.isnan(few.E) and "4 distinct" in few.note
 
 
-def test_scaling_rate_ratio_exact(tables):
-    runs, _ = tables
-    ok = fits.ok_runs(runs)
-    rate = powerlaw.scaling_rate_ratio(ok, "flops_measured", n_boot=100, seed=0)
-    assert rate.slope_tpp == pytest.approx(-SLOPE["tpp"])
-    assert rate.slope_ebt == pytest.approx(-SLOPE["ebt"])
-    assert rate.ratio == pytest.approx(0.3)
-    assert rate.ci.low <= rate.ratio <= rate.ci.high and rate.ci.n_boot > 0
-
-
-def test_scaling_rate_missing_arch_is_nan():
-    runs = fits.ok_runs(make_runs(archs=("tpp",)))
-    rate = powerlaw.scaling_rate_ratio(runs, "params", n_boot=10, seed=0)
-    assert math.isnan(rate.ratio) and rate.n_ebt == 0 and "not identified" in rate.note
-
-
-# ---------------------------------------------------------------- isoflop
-
 def test_isoflop_vertex_of_exact_parabola_and_edge_distance():
     shapes = np.array([1.0, 2, 4, 8, 16])
     u = np.log(shapes)
@@ -242,336 +256,6 @@ def test_isoflop_wrong_curvature_and_too_few_shapes():
     assert empty.method == "no_data"
 
 
-def test_isoflop_optima_per_budget_on_synthetic_runs(tables):
-    runs, _ = tables
-    out = isoflop.isoflop_optima(fits.ok_runs(runs), "val_loss", "params", maximize=False)
-    assert len(out) == 2 * len(BUDGETS)
-    assert (out["method"] == "parabola").all()
-    np.testing.assert_allclose(out["optimum"], P_STAR, rtol=1e-8)
-    assert (out["edge_distance"] > 0).all()
-    ratio = isoflop.shape_values(pd.DataFrame({"width": [256], "depth": [4]}), "width_depth_ratio")
-    assert ratio.iloc[0] == 64
-    with pytest.raises(ValueError, match="unknown shape axis"):
-        isoflop.shape_values(runs, "heads")
-
-
-# ---------------------------------------------------------------- pareto
-
-def test_pareto_mask_hand_examples_with_ties_and_duplicates():
-    x = np.array([3, 2, 1, 2, 3, 1, 0.5, np.nan, 3])
-    y = np.array([1, 2, 3, 1, 1, 1, 0.5, 9.0, 0.5])
-    # (3,1) twice: duplicates, both on the front. (2,1): beaten by (2,2). (1,1): beaten by (1,3).
-    # (0.5,0.5): beaten. NaN: never on the front. (3,0.5): tied x with (3,1), worse y.
-    expected = [True, True, True, False, True, False, False, False, False]
-    np.testing.assert_array_equal(pareto.pareto_front_mask(x, y), expected)
-
-
-def test_pareto_mask_matches_brute_force():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 5, 60).astype(float)  # small integer grid: many ties
-    y = rng.integers(0, 5, 60).astype(float)
-    dominated = [
-        any((x[j] >= x[i]) and (y[j] >= y[i]) and ((x[j] > x[i]) or (y[j] > y[i])) for j in range(len(x)))
-        for i in range(len(x))
-    ]
-    np.testing.assert_array_equal(pareto.pareto_front_mask(x, y), ~np.array(dominated))
-
-
-def test_hypervolume_hand_examples():
-    # Staircase (3,1), (2,2), (1,3) over (0,0): 3·1 + 2·1 + 1·1 = 6.
-    assert pareto.hypervolume_2d([3, 2, 1], [1, 2, 3]) == pytest.approx(6.0)
-    # Dominated points and duplicates add nothing.
-    assert pareto.hypervolume_2d([3, 2, 1, 1, 3], [1, 2, 3, 1, 1]) == pytest.approx(6.0)
-    # Reference (1,1): (3,1) and (1,3) are not strictly better than it; (2,2) adds 1·1.
-    assert pareto.hypervolume_2d([3, 2, 1], [1, 2, 3], reference=(1, 1)) == pytest.approx(1.0)
-    assert pareto.hypervolume_2d([], []) == 0.0
-
-
-def test_pareto_fronts_grouped_summary():
-    pts = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 2, "novelty_valid": [3, 2, 1, 1, 1], "utility": [1, 2, 3, 1, 1]})
-    marked, summary = pareto.pareto_fronts(pts, by=["g"])
-    assert summary.set_index("g")["hypervolume"].to_dict() == pytest.approx({"a": 6.0, "b": 1.0})
-    assert summary.set_index("g")["n_front"].to_dict() == {"a": 3, "b": 2}
-    assert marked["on_front"].all()
-
-
-# ---------------------------------------------------------------- tradeoff
-
-def test_tradeoff_slope_exact_and_nan_levels_skipped():
-    s = tradeoff.novelty_level_slope([1, 2, 3, 4, 5], [3.0, 2.8, 2.6, np.nan, 2.2])
-    assert s.slope == pytest.approx(-0.2) and s.n_levels == 4
-    assert s.ci_low == pytest.approx(-0.2) and s.ci_high == pytest.approx(-0.2)  # zero residuals
-    noisy = tradeoff.novelty_level_slope([1, 2, 3, 4], [3.0, 2.9, 2.5, 2.4])
-    # Hand: slope = Σdx·dy/Σdx² = (-1.5·.3 - .5·.2 + .5·(-.2) + 1.5·(-.3))/5 = -0.22
-    assert noisy.slope == pytest.approx(-0.22)
-    assert noisy.ci_low < -0.22 < noisy.ci_high
-    one = tradeoff.novelty_level_slope([1, 2], [3.0, np.nan])
-    assert math.isnan(one.slope) and "need >= 2" in one.note
-
-
-def test_tradeoff_slopes_per_run_and_decoding(tables):
-    runs, metrics = tables
-    out = tradeoff.tradeoff_slopes(metrics)
-    assert len(out) == metrics.groupby(["run_id", "decoding"]).ngroups
-    np.testing.assert_allclose(out["slope"], -0.2)
-    assert (out["n_levels"] == len(LEVELS)).all()
-
-
-# ---------------------------------------------------------------- fits
-
-def test_fits_columns_and_kinds(fit_table):
-    assert list(fit_table.columns) == fits.COLUMNS
-    assert set(fit_table["kind"]) == {"power_law", "saturating_power_law", "isoflop_optimum", "isoflop_power_law",
-                                      "scaling_rate", "tradeoff_slope", "pareto_hypervolume", "pareto_front"}
-    assert set(zip(fit_table["arch"], fit_table["variant"])) >= {("tpp", "tpp"), ("ebt", "system2")}
-
-
-def test_fits_power_laws(fit_table):
-    law = pick(fit_table, kind="power_law", arch="tpp", decoding="greedy", metric="creativity")
-    exp = law.set_index("parameter").loc["exponent"]
-    pre = law.set_index("parameter").loc["prefactor"]
-    assert exp["estimate"] == pytest.approx(0.1, rel=1e-9)
-    # ln creativity = ln 0.02 - 0.1 ln 1e15 + 0.1 ln F + mean over shapes of ln(shape_term)
-    shape_terms = [1 - 0.05 * (math.log(params_of(d, w)) - math.log(P_STAR)) ** 2 for d, w in SHAPES]
-    expected_pre = 0.02 * 1e15**-0.1 * math.exp(np.mean(np.log(shape_terms)))
-    assert pre["estimate"] == pytest.approx(expected_pre, rel=1e-6)
-    assert exp["ci_low"] <= 0.1 <= exp["ci_high"] and exp["ols_ci_low"] <= 0.1 <= exp["ols_ci_high"]
-    assert exp["n"] == len(BUDGETS) * len(SHAPES) and exp["n_dropped"] == 0
-    assert exp["n_excluded_diverged"] == 1 and exp["n_boot"] == 200 and exp["ci_method"] == "bootstrap_percentile"
-    # The saturating form is fitted to one run per budget; 3 budgets cannot fix 3 parameters + noise.
-    sat = pick(fit_table, kind="saturating_power_law")
-    assert len(sat) == 2 * 3 and sat["estimate"].isna().all() and (sat["n"] == len(BUDGETS)).all()
-    assert sat["note"].str.contains(">= 4 distinct x").all()
-    val = pick(fit_table, kind="power_law", arch="ebt", metric="val_loss", parameter="exponent")
-    assert len(val) == 1 and val["decoding"].item() == fits.NO_DECODING
-    # One (arch, decoding) pair per decoding in the data, two metrics, two parameters.
-    n_pairs = sum(len(v) for v in DECODINGS.values())
-    assert len(pick(fit_table, kind="power_law").query("metric != 'val_loss'")) == n_pairs * 2 * 2
-
-
-def test_fits_isoflop_optima(fit_table):
-    iso = pick(fit_table, kind="isoflop_optimum", parameter="optimum", x="params")
-    loss = iso[iso["metric"] == "val_loss"]
-    creat = iso[iso["metric"] == "creativity"]
-    assert len(loss) == len(creat) == 2 * len(BUDGETS)
-    np.testing.assert_allclose(loss["estimate"], P_STAR, rtol=1e-8)
-    np.testing.assert_allclose(creat["estimate"], P_STAR, rtol=1e-8)
-    assert set(creat["decoding"]) == {"greedy", "think_x1"}
-    # Every shape axis appears, each with an edge distance row.
-    for axis in isoflop.SHAPE_AXES:
-        assert len(pick(fit_table, kind="isoflop_optimum", x=axis, parameter="edge_distance")) == 4 * len(BUDGETS)
-    # The diverged run sits in the largest budget.
-    top = pick(loss, budget=BUDGETS[-1])
-    assert (top["n_excluded_diverged"] == 1).all()
-
-
-def test_fits_scaling_rate_and_tradeoff(fit_table):
-    rate = pick(fit_table, kind="scaling_rate", x="flops_measured", parameter="ratio")
-    assert rate["estimate"].item() == pytest.approx(0.3)
-    assert rate["ci_low"].item() <= 0.3 <= rate["ci_high"].item()
-    assert rate["n_excluded_diverged"].item() == 2
-    assert len(pick(fit_table, kind="scaling_rate", x="params", parameter="ratio")) == 1
-    slopes = pick(fit_table, kind="tradeoff_slope")
-    np.testing.assert_allclose(slopes["estimate"], -0.2)
-    assert not slopes["run_id"].str.contains("diverged").any()
-
-
-def test_fits_pareto(fit_table, tables):
-    runs, metrics = tables
-    hv = pick(fit_table, kind="pareto_hypervolume", parameter="hypervolume")
-    assert len(hv) == 2 * len(BUDGETS)
-    # Hand value for EBT: front over levels 1-4 is verify_m4 (factor 1.2) at each level:
-    # points (3-0.2l, 0.6l), l=1..4 -> staircase x=[2.8,2.6,2.4,2.2], y steps of 0.6.
-    expected_ebt = 0.6 * (2.8 + 2.6 + 2.4 + 2.2)
-    np.testing.assert_allclose(pick(hv, arch="ebt")["estimate"], expected_ebt)
-    front = pick(fit_table, kind="pareto_front", arch="ebt", budget=BUDGETS[0])
-    # Every ok EBT run at that budget ties on the front: 5 shapes × 4 levels × 2 rows.
-    assert len(front) == len(SHAPES) * len(LEVELS) * 2
-    assert set(front["decoding"]) == {"verify_m4"}
-
-
-def test_fits_degenerate_inputs_do_not_crash():
-    # One run per arch.
-    one = make_runs(budgets=[1e16], shapes=[(4, 128)], with_diverged=False)
-    out = fits.compute_fits(one, make_metrics(one), n_boot=20, seed=0)
-    laws = pick(out, kind="power_law")
-    assert laws["estimate"].isna().all() and (laws["note"] != "").all()
-    assert pick(out, kind="scaling_rate", parameter="ratio")["estimate"].isna().all()
-    assert set(pick(out, kind="isoflop_optimum")["method"]) == {"best_grid_point"}
-
-    # All-zero creativity: every point dropped, NaN with a note; validity still fits.
-    runs = make_runs()
-    out = fits.compute_fits(runs, make_metrics(runs, zero_creativity=True), n_boot=20, seed=0)
-    creat = pick(out, kind="power_law", metric="creativity", parameter="exponent")
-    assert creat["estimate"].isna().all()
-    assert (creat["n_dropped"] == len(BUDGETS) * len(SHAPES)).all() and (creat["n"] == 0).all()
-    assert pick(out, kind="power_law", metric="validity", parameter="exponent")["estimate"].notna().all()
-    assert (pick(out, kind="isoflop_optimum", metric="creativity")["method"] == "no_interior_optimum").all()
-
-    # A single budget: the compute exponent is not identified, the IsoFLOP optimum is.
-    single = make_runs(budgets=[1e16])
-    out = fits.compute_fits(single, make_metrics(single), n_boot=20, seed=0)
-    law = pick(out, kind="power_law", parameter="exponent")
-    assert law["estimate"].isna().all() and law["note"].str.contains("1 budget").all()
-    opt = pick(out, kind="isoflop_optimum", metric="val_loss", x="params", parameter="optimum")
-    np.testing.assert_allclose(opt["estimate"], P_STAR, rtol=1e-8)
-
-    # No metrics at all.
-    empty = fits.compute_fits(runs, make_metrics(runs).iloc[:0], n_boot=20, seed=0)
-    assert list(empty.columns) == fits.COLUMNS
-
-
-def test_fits_round_trip_parquet(fit_table, tmp_path):
-    path = tmp_path / "fits.parquet"
-    fit_table.to_parquet(path, index=False)
-    back = pd.read_parquet(path)
-    assert back.shape == fit_table.shape
-
-
-# ---------------------------------------------------------------- plots
-
-def _plot_calls(runs, metrics, samples, curves):
-    return {
-        "compute_scaling": lambda p: plots.plot_compute_scaling(runs, metrics, p, n_boot=50),
-        "isoflop_loss": lambda p: plots.plot_isoflop(runs, metrics, p, metric="val_loss", axes=("params",)),
-        "isoflop_creativity": lambda p: plots.plot_isoflop(runs, metrics, p, metric="creativity",
-                                                           axes="width_depth_ratio"),
-        "pareto": lambda p: plots.plot_pareto_fronts(runs, metrics, p),
-        "novelty_level": lambda p: plots.plot_novelty_by_level(runs, metrics, p),
-        "errors": lambda p: plots.plot_error_shares(runs, metrics, p),
-        "thinking": lambda p: plots.plot_thinking_curves(runs, metrics, p),
-        "energy": lambda p: plots.plot_energy_descent(runs, samples, p),
-        "loss_curves": lambda p: plots.plot_loss_curves(runs, curves, p),
-    }
-
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.mark.parametrize("case", ["full", "empty", "one_run_per_arch"])
-def test_plots_write_pngs_atomically(tables, tmp_path, case):
-    runs, metrics = tables
-    if case == "one_run_per_arch":
-        runs = make_runs(budgets=[1e16], shapes=[(4, 128)], with_diverged=False)
-        metrics = make_metrics(runs, zero_creativity=True)
-    samples, curves = make_samples(runs), make_curves(runs)
-    if case == "empty":  # right columns, no rows
-        runs, metrics, samples, curves = (t.iloc[:0] for t in (runs, metrics, samples, curves))
-    for name, call in _plot_calls(runs, metrics, samples, curves).items():
-        out = call(tmp_path / f"{name}.png")
-        assert out.read_bytes()[:8] == PNG_MAGIC, name
-    # Atomic writes leave no temp files behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.png" for n in _plot_calls(runs, metrics, samples, curves))
-
-
-def test_fits_saturating_law_on_compute_frontier():
-    budgets = [1e15, 1e16, 1e17, 1e18, 1e19]
-    runs = make_runs(archs=("tpp",), budgets=budgets, with_diverged=False)
-    # Best shape at each budget follows 1.8 + 50·F^-0.1; other shapes are worse by a margin.
-    best = runs["params"] == params_of(*SHAPES[2])
-    runs["val_loss"] = 1.8 + 50 * runs["flops_measured"] ** -0.1 + np.where(best, 0.0, 0.5)
-    out = fits.compute_fits(runs, make_metrics(runs), n_boot=10, seed=0)
-    sat = pick(out, kind="saturating_power_law").set_index("parameter")["estimate"]
-    assert sat["E"] == pytest.approx(1.8, rel=1e-4)
-    assert sat["A"] == pytest.approx(50, rel=1e-3)
-    assert sat["b"] == pytest.approx(0.1, rel=1e-3)
-
-
-# ---------------------------------------------------------------- (arch, variant), Approach 2, bootstrap CIs
-
-SLOPE_BY_VARIANT = {"tpp": 0.10, "system1": 0.12, "system2": 0.13}  # ratios vs tpp: 0.2 and 0.3
-
-
-def make_two_variant_runs(budgets=BUDGETS, opt_exponent=0.0) -> pd.DataFrame:
-    """tpp plus both EBT variants with different loss slopes; optimum params P_STAR·(F/1e16)^opt_exponent."""
-    frames = []
-    for arch, variant in (("tpp", "tpp"), ("ebt", "system1"), ("ebt", "system2")):
-        runs = make_runs(archs=(arch,), budgets=budgets, with_diverged=(variant == "system1"))
-        runs["variant"] = variant
-        runs["run_id"] = runs["run_id"] + f"-{variant}"
-        p_opt = P_STAR * (runs["budget"] / 1e16) ** opt_exponent
-        runs["val_loss"] = (7.0 - SLOPE_BY_VARIANT[variant] * np.log(runs["budget"])
-                            + K_LOSS * (np.log(runs["params"]) - np.log(p_opt)) ** 2)
-        runs.loc[runs["status"] != "ok", "val_loss"] = np.nan
-        frames.append(runs)
-    return pd.concat(frames, ignore_index=True)
-
-
-@pytest.fixture(scope="module")
-def two_variant_fits():
-    runs = make_two_variant_runs()
-    return fits.compute_fits(runs, make_metrics(runs), n_boot=50, seed=0)
-
-
-def test_arch_label():
-    assert fits.arch_label("tpp", "tpp") == "tpp"
-    assert fits.arch_label("ebt", "system1") == "ebt-system1"
-    assert fits.arch_label("ebt", np.nan) == "ebt"
-    labelled = fits.with_labels(pd.DataFrame({"arch": ["tpp", "ebt", "ebt"], "variant": ["tpp", "system2", None]}))
-    assert list(labelled[fits.LABEL]) == ["tpp", "ebt-system2", "ebt"]
-    assert list(labelled["variant"]) == ["tpp", "system2", "ebt"]
-
-
-def test_fits_never_pool_ebt_variants(two_variant_fits):
-    out = two_variant_fits
-    law = pick(out, kind="power_law", metric="val_loss", parameter="exponent")
-    assert sorted(zip(law["arch"], law["variant"])) == [("ebt", "system1"), ("ebt", "system2"), ("tpp", "tpp")]
-    # Each variant's own grid only (pooled, n would be 30), and only its own diverged run counted.
-    assert (law["n"] == len(BUDGETS) * len(SHAPES)).all()
-    assert pick(law, variant="system1")["n_excluded_diverged"].item() == 1
-    assert pick(law, variant="system2")["n_excluded_diverged"].item() == 0
-    # val_loss = c - s·ln F + shape term: slope in ln F is -s, so F-exponent of the power law differs by variant.
-    slopes = pick(out, kind="scaling_rate", x="flops_measured", parameter="slope").set_index("variant")["estimate"]
-    assert slopes.to_dict() == pytest.approx({v: -s for v, s in SLOPE_BY_VARIANT.items()})
-    ratio = pick(out, kind="scaling_rate", x="flops_measured", parameter="ratio").set_index("variant")
-    assert ratio["estimate"].to_dict() == pytest.approx({"system1/tpp": 0.2, "system2/tpp": 0.3})
-    assert (ratio["arch"] == "ebt/tpp").all() and (ratio["n_boot"] > 0).all()
-    hv = pick(out, kind="pareto_hypervolume", parameter="hypervolume")
-    assert len(hv) == 3 * len(BUDGETS)
-    iso = pick(out, kind="isoflop_optimum", metric="val_loss", x="params", parameter="optimum")
-    assert len(iso) == 3 * len(BUDGETS)
-
-
-def test_isoflop_power_law_through_optima(two_variant_fits):
-    # The optimum is P_STAR at every budget: exponent 0, prefactor P_STAR, per (arch, variant).
-    law = pick(two_variant_fits, kind="isoflop_power_law", metric="val_loss")
-    assert len(law) == 3 * 2 and (law["x"] == "budget").all()
-    exp = law[law["parameter"] == "exponent"]
-    pre = law[law["parameter"] == "prefactor"]
-    np.testing.assert_allclose(exp["estimate"], 0.0, atol=1e-9)
-    np.testing.assert_allclose(pre["estimate"], P_STAR, rtol=1e-6)
-    assert (exp["n"] == len(BUDGETS)).all() and (exp["n_boot"] > 0).all()
-
-
-def test_isoflop_power_law_needs_two_interior_budgets():
-    single = make_runs(budgets=[1e16])
-    out = fits.compute_fits(single, make_metrics(single), n_boot=10, seed=0)
-    law = pick(out, kind="isoflop_power_law")
-    assert len(law) and law["estimate"].isna().all()
-    assert law["note"].str.contains("1 budget").all()
-    one_shape = make_runs(shapes=[(4, 128)])
-    out = fits.compute_fits(one_shape, make_metrics(one_shape), n_boot=10, seed=0)
-    law = pick(out, kind="isoflop_power_law")
-    assert law["estimate"].isna().all() and law["note"].str.contains("without a parabola vertex").all()
-
-
-def test_isoflop_power_law_leaves_out_extrapolated_vertices():
-    # Optimum P_STAR·(F/1e16)^0.5, exact vertex of each parabola in ln params: 4.9e5, 1.5e6, 4.9e6
-    # inside the grid (2.2e5 .. 1.47e7), 1.5e7 at 1e18 just beyond it.
-    budgets = [1e15, 1e16, 1e17, 1e18]
-    runs = make_two_variant_runs(budgets=budgets, opt_exponent=0.5)
-    optima = isoflop.isoflop_optima(fits.with_labels(fits.ok_runs(runs)), "val_loss", "params", False)
-    assert (optima.query("budget == 1e18")["edge_distance"] < 0).all()
-    assert (optima.query("budget < 1e18")["edge_distance"] > 0).all()
-    out = fits.compute_fits(runs, pd.DataFrame(), n_boot=10, seed=0)  # no metrics at all, not even columns
-    law = pick(out, kind="isoflop_power_law", metric="val_loss").set_index(["variant", "parameter"])["estimate"]
-    notes = pick(out, kind="isoflop_power_law", metric="val_loss")
-    assert (notes["n"] == 3).all() and notes["note"].str.contains("1 vertex").all()
-    for variant in SLOPE_BY_VARIANT:
-        assert law[(variant, "exponent")] == pytest.approx(0.5, rel=1e-6)
-        assert law[(variant, "prefactor")] == pytest.approx(P_STAR * 1e16**-0.5, rel=1e-5)
-
-
 def test_bootstrap_vertex_exact_parabola_and_skips():
     shapes = np.repeat([1.0, 2, 4, 8, 16], 2)
     loss = 2 + (np.log(shapes) - math.log(3.0)) ** 2
@@ -587,61 +271,373 @@ def test_bootstrap_vertex_exact_parabola_and_skips():
     assert 0 < four.n_boot < 400 and "skipped" in four.note
 
 
-def test_bootstrap_vertex_noisy_reproducible_and_in_fits(tables, fit_table):
-    rng = np.random.default_rng(3)
-    shapes = np.repeat([1.0, 2, 4, 8, 16], 4)
-    y = (np.log(shapes) - math.log(4.0)) ** 2 + rng.normal(0, 0.05, len(shapes))
-    a = isoflop.bootstrap_vertex(shapes, y, False, 500, seed=1)
-    assert a == isoflop.bootstrap_vertex(shapes, y, False, 500, seed=1)
-    assert a != isoflop.bootstrap_vertex(shapes, y, False, 500, seed=2)
-    est = isoflop.fit_isoflop(shapes, y, False).optimum
-    assert a.low < est < a.high and a.low < 4.0 < a.high
-    opt = pick(fit_table, kind="isoflop_optimum", metric="val_loss", x="params", parameter="optimum")
-    np.testing.assert_allclose(opt["ci_low"], P_STAR, rtol=1e-6)  # exact synthetic parabola
-    np.testing.assert_allclose(opt["ci_high"], P_STAR, rtol=1e-6)
-    assert (opt["n_boot"] > 0).all() and (opt["ci_method"] == "bootstrap_percentile").all()
-    # 3 distinct d/L... the width/depth axis has 4 distinct values over 5 runs: still >= 4 points.
-    assert (pick(fit_table, kind="isoflop_optimum", parameter="edge_distance")["n_boot"] == 0).all()
+# ---------------------------------------------------------------- batch fits
+
+def test_batch_glm_recovers_exact_laws_and_keeps_zeros():
+    x = np.geomspace(1e9, 1e12, 6)
+    u = np.log(x)[None]
+    a, b = powerlaw.batch_glm(u, (2e-3 * x**0.2)[None], "log")
+    assert b[0] == pytest.approx(0.2, rel=1e-8) and math.exp(a[0]) == pytest.approx(2e-3, rel=1e-6)
+    a, b = powerlaw.batch_glm(u, 1 / (1 + np.exp(10 - 0.5 * u)), "logit")
+    assert (a[0], b[0]) == pytest.approx((-10.0, 0.5), rel=1e-8)
+    # A zero is a data point: the fit exists and differs from the fit without it.
+    y = np.array([[0.0, 0.1, 0.3, 0.5, 0.9, 1.0]])
+    with_zero = powerlaw.batch_glm(u, y, "log")[1][0]
+    without = powerlaw.batch_glm(u[:, 1:], y[:, 1:], "log")[1][0]
+    assert np.isfinite(with_zero) and with_zero > without
+    # Not identified: all zero; all one for the logit; perfect separation; one distinct x.
+    assert np.isnan(powerlaw.batch_glm(u, np.zeros((1, 6)), "log")[1][0])
+    assert np.isnan(powerlaw.batch_glm(u, np.ones((1, 6)), "logit")[1][0])
+    assert np.isnan(powerlaw.batch_glm(u, np.array([[0, 0, 0, 1, 1, 1.0]]), "logit")[1][0])
+    assert np.isnan(powerlaw.batch_glm(np.full((1, 3), 2.0), np.ones((1, 3)), "log")[1][0])
+    with pytest.raises(ValueError):
+        powerlaw.batch_glm(u, y, "probit")
 
 
-def test_bootstrap_hypervolume():
-    # Five copies of one point: every resample has hypervolume 2·3 = 6.
-    lo, hi, n, note = pareto.bootstrap_hypervolume([2] * 5, [3] * 5, n_boot=50, seed=0)
-    assert (lo, hi, n, note) == (6.0, 6.0, 50, "")
-    # Staircase (3,1),(2,2),(1,3) + two dominated points: HV 6; resamples can only lose front points.
-    x, y = [3, 2, 1, 1, 0.5], [1, 2, 3, 1, 0.5]
-    lo, hi, n, _ = pareto.bootstrap_hypervolume(x, y, n_boot=400, seed=0)
-    assert hi <= 6.0 + 1e-12 and lo < 6.0 and n == 400
-    assert (lo, hi) == pareto.bootstrap_hypervolume(x, y, n_boot=400, seed=0)[:2]
-    few = pareto.bootstrap_hypervolume([1, 2], [2, 1], n_boot=50, seed=0)
-    assert math.isnan(few[0]) and few[2] == 0 and "needs >= 5" in few[3]
+def test_batch_ols_rows_and_missing_points():
+    u = np.array([[0.0, 1, 2, 3], [0.0, 1, 2, 3]])
+    y = np.array([[1.0, 3, 5, 7], [1.0, np.nan, 5, 9]])
+    a, b = powerlaw.batch_ols(u, y)
+    assert (a[0], b[0]) == pytest.approx((1.0, 2.0))
+    # Row 2 is fitted without its NaN point.
+    xs, ys = np.array([0.0, 2, 3]), np.array([1.0, 5, 9])
+    assert b[1] == pytest.approx(np.polyfit(xs, ys, 1)[0])
 
 
-def test_fits_pareto_hypervolume_ci(fit_table):
-    hv = pick(fit_table, kind="pareto_hypervolume", parameter="hypervolume", arch="ebt")
-    # Each front point is tied across 5 runs (see test_fits_pareto): a resample almost always keeps
-    # the whole front, and can never exceed it.
-    np.testing.assert_allclose(hv["ci_high"], hv["estimate"])
-    assert (hv["ci_low"] <= hv["estimate"]).all() and (hv["ci_low"] > 0.99 * hv["estimate"]).all()
-    assert (hv["n_boot"] == 200).all() and (hv["seed"] == 0).all()
+# ---------------------------------------------------------------- resampling
+
+def test_prompt_stats_row_zero_is_the_observed_mean(study):
+    runs, metrics, samples, _ = study
+    test = samples[samples["split"] == "test"]
+    stats = resample.prompt_stats(test)
+    w = resample.count_weights(len(stats.prompt_ids), 5, np.random.default_rng(0))
+    assert (w[1:].sum(axis=1) == len(stats.prompt_ids)).all() and (w[0] == 1).all()
+    pooled = metrics[(metrics["level"] == 0) & (metrics["split"] == "test")].set_index(["run_id", "decoding"])
+    for metric in ("creativity", "validity", "novelty_valid", "utility"):
+        got = pd.Series(stats.values(metric, w[:1])[0], index=pd.MultiIndex.from_frame(stats.units))
+        np.testing.assert_allclose(got, pooled.loc[got.index, metric], rtol=1e-12)
+    # One level, and a share over valid walks only.
+    j = stats.unit_index(runs["run_id"].iloc[0], "greedy")
+    sub = test[(test["run_id"] == runs["run_id"].iloc[0]) & (test["decoding"] == "greedy") & (test["level"] == 2)]
+    assert stats.values("copy_rate", w[:1], rows=[j], level=2)[0, 0] == pytest.approx(sub.loc[sub.valid, "copied"].mean())
+    assert stats.values("revisit_rate", w[:1], rows=[j])[0, 0] == pytest.approx(
+        (test.loc[(test.run_id == runs.run_id.iloc[0]) & (test.decoding == "greedy"), "error_type"] == "revisit").mean())
 
 
-def test_plot_palette_is_per_architecture():
-    assert plots.arch_color("tpp") != plots.arch_color("ebt-system1") != plots.arch_color("ebt-system2")
-    assert plots.arch_color("unknown-x") == plots.arch_color("unknown-x")
-    assert plots.fmt_flops(3e16) == "3e16" and plots.fmt_flops(1e15) == "1e15"
+def test_cell_values_weight_seeds():
+    runs = pd.DataFrame({"budget": [1, 1, 2], "depth": [1, 1, 1], "width": [8, 8, 8], "seed": [0, 1, 0]})
+    cells = resample.make_cells(runs, ["budget", "depth", "width"], seeds=[0, 1])
+    assert cells.index.tolist() == [[0, 1], [2, -1]]
+    values = np.array([[1.0, 3.0, 5.0], [1.0, 3.0, 5.0], [1.0, np.nan, 5.0]])
+    seed_w = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 2.0]])
+    out = resample.cell_values(values, cells, seed_w)
+    # Row 0: mean of seeds; row 1: seed 0 only; row 2: seed 1 only, but it is NaN / missing.
+    np.testing.assert_allclose(out[:2], [[2.0, 5.0], [1.0, 5.0]])
+    assert np.isnan(out[2]).all()
 
 
-def test_isoflop_figure_has_a_row_per_architecture(tmp_path):
-    from PIL import Image
+def test_draws_are_reproducible():
+    a, b, c = (resample.draw(10, [0, 1, 2], 20, s) for s in (3, 3, 4))
+    assert (a.prompt == b.prompt).all() and (a.seed == b.seed).all() and not (a.prompt == c.prompt).all()
+    assert a.n_boot == 20 and list(a.seeds) == [0, 1, 2]
 
-    runs = make_two_variant_runs()
-    metrics = make_metrics(runs)
-    three = plots.plot_isoflop(runs, metrics, tmp_path / "three.png", n_boot=20)
-    one = plots.plot_isoflop(runs[runs["variant"] == "system1"], metrics, tmp_path / "one.png", n_boot=20)
-    h3, h1 = Image.open(three).size[1], Image.open(one).size[1]
-    assert h3 > 2.5 * h1 - 100  # rows = architectures (tpp, ebt-system1, ebt-system2)
-    # Single shape, all-zero creativity: the figure still renders.
-    flat = make_runs(budgets=[1e16], shapes=[(4, 128)], with_diverged=False)
-    assert plots.plot_isoflop_creativity(flat, make_metrics(flat, zero_creativity=True),
-                                         tmp_path / "flat.png").exists()
+
+# ---------------------------------------------------------------- the headline
+
+def test_paired_delta_at_default_decoding_is_exact(fit_table):
+    for budget in BUDGETS:
+        rows = pick(fit_table, kind="paired_delta", x="default_decoding", budget=budget)
+        v_e, v_t = VALIDITY["ebt"][budget], VALIDITY["tpp"][budget]
+        assert one(rows, metric="validity", parameter="delta")["estimate"] == pytest.approx(v_e - v_t)
+        delta = one(rows, metric="creativity", parameter="delta")
+        assert delta["estimate"] == pytest.approx(6 * (v_e - v_t))
+        assert one(rows, metric="creativity", parameter="treatment")["estimate"] == pytest.approx(6 * v_e)
+        assert delta["ci_low"] <= delta["estimate"] <= delta["ci_high"] and delta["n_boot"] == N_BOOT
+        assert delta["decoding"] == "think_x1 vs greedy" and delta["variant"] == "system2"
+
+
+def test_paired_delta_at_matched_inference_flops(fit_table):
+    rows = pick(fit_table, kind="paired_delta", x="matched_inference_flops", budget=1e16)
+    # Common level = min(4e6 tpp, 12e6 ebt) = 4e6; the tilt is an oracle and is left out.
+    delta = one(rows, metric="validity", parameter="delta")
+    assert delta["decoding"] == "think_x1 vs bestofk_ll_k4"
+    assert delta["estimate"] == pytest.approx(0.48 - (0.4 + 0.04))
+    assert one(rows, parameter="treatment_inference_flops")["estimate"] == 3e6
+    assert "ratio 0.75" in delta["note"]
+
+
+def test_matched_decodings_rule():
+    table = pd.DataFrame({"side": ["tpp", "tpp", "tpp", "ebt", "ebt"],
+                          "decoding": ["greedy", "temp1_k4", "tilt_beta1_k4", "think_x1", "think_x4"],
+                          "flops": [1.0, 4.0, 100.0, 6.0, 24.0]})
+    chosen, flops, note = paired.matched_decodings(table)
+    # Level = min(4, 24) = 4: tpp spends 4; no EBT setting fits, so its cheapest (6) with a note.
+    assert chosen == {"tpp": "temp1_k4", "ebt": "think_x1"} and flops == {"tpp": 4.0, "ebt": 6.0}
+    assert "cheapest" in note and "ratio 1.50" in note
+
+
+def test_no_shared_budget_is_said_not_failed():
+    runs = make_runs(budgets={"tpp": [1e15, 1e16], "ebt": [1e17]})
+    samples = make_samples(runs, ood=False)
+    out = fits.compute_fits(runs, make_metrics(runs, samples), samples, make_baseline(), n_boot=10)
+    row = one(out, kind="paired_delta")
+    assert np.isnan(row["estimate"]) and "no budget shared" in row["note"]
+    assert "no budget shared" in findings.findings_html(out)
+
+
+# ---------------------------------------------------------------- scaling laws
+
+def test_creativity_power_law_on_the_frontier_is_exact(fit_table):
+    for arch in ("tpp", "ebt"):
+        law = pick(fit_table, kind="power_law", arch=arch, metric="creativity", x="flops_measured", subset="frontier")
+        exp = one(law, parameter="exponent")
+        assert exp["estimate"] == pytest.approx(math.log10(2), rel=1e-6)
+        assert exp["ci_low"] < exp["estimate"] < exp["ci_high"] and exp["n_boot"] == N_BOOT
+        assert one(law, parameter="prefactor")["estimate"] == pytest.approx(6 * VALIDITY[arch][1e15] / 1e15**math.log10(2),
+                                                                            rel=1e-5)
+        assert exp["method"] == "glm_log" and exp["n"] == len(BUDGETS)
+    # Validity is fitted on its logit, on every axis and both subsets.
+    kinds = pick(fit_table, kind="power_law", metric="validity", parameter="logit_slope")
+    assert set(zip(kinds["x"], kinds["subset"])) == {(x, s) for x in scaling.X_AXES for s in ("frontier", "all_runs")}
+    assert (pick(kinds, x="flops_measured")["estimate"] > 0).all()
+    # The best shape is the same at every budget, so the frontier has one distinct parameter count.
+    frontier_params = pick(kinds, x="params", subset="frontier")
+    assert frontier_params["estimate"].isna().all() and frontier_params["note"].str.contains("not identified").all()
+
+
+def test_zero_creativity_runs_stay_in_the_fit(study):
+    runs, _, samples, baseline = study
+    # The smallest shape at the smallest budget never answers validly: creativity 0.
+    dead = runs["run_id"][(runs["budget"] == 1e15) & (runs["depth"] == 2)]
+    s = samples.copy()
+    s.loc[s["run_id"].isin(dead), ["valid", "creativity", "utility"]] = [False, 0.0, 0.0]
+    out = fits.compute_fits(runs, make_metrics(runs, s), s, baseline, n_boot=10)
+    law = one(out, kind="power_law", arch="tpp", metric="creativity", x="flops_measured", subset="all_runs",
+              parameter="exponent")
+    assert law["n"] == len(BUDGETS) * len(SHAPES) and "1 point(s) at 0 kept" in law["note"]
+    assert np.isfinite(law["estimate"])
+
+
+def test_power_law_curves_match_their_parameters(fit_table):
+    law = pick(fit_table, kind="power_law", arch="tpp", metric="creativity", x="params", subset="all_runs")
+    a, b = one(law, parameter="prefactor")["estimate"], one(law, parameter="exponent")["estimate"]
+    curve = pick(fit_table, kind="power_law_curve", arch="tpp", metric="creativity", x="params", subset="all_runs")
+    np.testing.assert_allclose(curve["estimate"], a * curve["x_value"] ** b, rtol=1e-9)
+    assert (curve["ci_low"] <= curve["estimate"] + 1e-12).all() and (curve["estimate"] <= curve["ci_high"] + 1e-12).all()
+
+
+def test_scaling_rate_ratio_on_the_frontier(fit_table):
+    ratio = one(fit_table, kind="scaling_rate", parameter="ratio")
+    assert ratio["estimate"] == pytest.approx(SLOPE["ebt"] / SLOPE["tpp"] - 1)
+    assert ratio["variant"] == "system2/tpp" and ratio["n"] == 2 * len(BUDGETS)
+    slopes = pick(fit_table, kind="scaling_rate", parameter="slope").set_index("arch")["estimate"]
+    assert slopes.to_dict() == pytest.approx({"ebt": -SLOPE["ebt"], "tpp": -SLOPE["tpp"]})
+
+
+def test_scaling_rate_needs_a_shared_range():
+    runs = make_runs(budgets={"tpp": [1e15, 1e16], "ebt": [1e16, 1e17]})
+    ok = fits.with_labels(runs)
+    draws = resample.draw(1, runs["seed"], 5, 0)
+    loss = np.broadcast_to(runs["val_loss"].to_numpy(float), (6, len(runs)))
+    row = [r for r in scaling.scaling_rate_rows(ok, loss, draws, fits.LABEL) if r["parameter"] == "ratio"][0]
+    assert np.isnan(row["estimate"]) and "needs >= 2" in row["note"]
+
+
+# ---------------------------------------------------------------- trade-off
+
+def test_tradeoff_slopes_net_of_the_baseline(fit_table):
+    base = one(fit_table, kind="tradeoff_slope", arch="baseline", parameter="slope")
+    assert base["estimate"] == pytest.approx(-0.1)
+    for budget in BUDGETS:
+        rows = pick(fit_table, kind="tradeoff_slope", arch="tpp", budget=budget, decoding="greedy")
+        raw, net = pick(rows, parameter="slope"), pick(rows, parameter="net_slope")
+        np.testing.assert_allclose(raw["estimate"], -novelty_slope(budget), rtol=1e-9)
+        np.testing.assert_allclose(net["estimate"], -novelty_slope(budget) + 0.1, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(net["ci_low"], net["estimate"], atol=1e-9)  # exact in every resample
+
+
+def test_tradeoff_closes_with_scale_by_the_hand_coefficient(fit_table):
+    for arch in ("tpp", "ebt"):
+        coef = one(fit_table, kind="tradeoff_scaling", arch=arch, parameter="slope_per_ln_flops")
+        assert coef["estimate"] == pytest.approx(0.01, rel=1e-6)
+        assert coef["decoding"] == fits.DEFAULT_DECODING[arch]
+
+
+# ---------------------------------------------------------------- Pareto
+
+def test_front_mask_and_hypervolume_hand_examples():
+    x = np.array([3, 2, 1, 2, 3, 1, 0.5, np.nan, 3])
+    y = np.array([1, 2, 3, 1, 1, 1, 0.5, 9.0, 0.5])
+    expected = [True, True, True, False, True, False, False, False, False]
+    np.testing.assert_array_equal(pareto.front_mask(x, y), expected)
+    assert pareto.hypervolume([3, 2, 1, 1, 3], [1, 2, 3, 1, 1]) == pytest.approx(6.0)
+    assert pareto.hypervolume([3, 2, 1], [1, 2, 3], reference=(1, 1)) == pytest.approx(1.0)
+    assert pareto.hypervolume([], []) == 0.0
+
+
+def test_pareto_per_level_without_oracles(fit_table):
+    front = pick(fit_table, kind="pareto_front")
+    assert not front["decoding"].str.startswith("tilt_").any()  # the oracle dominates but is excluded
+    assert set(front["level"]) == set(map(float, LEVELS))
+    hv = pick(fit_table, kind="pareto_hypervolume", parameter="hypervolume")
+    assert len(hv) == 2 * len(BUDGETS) * len(LEVELS)
+    assert pick(hv, arch="tpp")["note"].str.contains("menu of 2 non-oracle").all()
+    # Hand value, tpp at 1e16, level 2: every valid walk has novelty a + b·2 and utility 2; the best point is
+    # bestofk_ll_k4 (validity 0.44) -> (novelty, utility share) = (2.4 + 3s - 2s, 2·0.44).
+    s = novelty_slope(1e16)
+    row = one(hv, arch="tpp", budget=1e16, level=2.0)
+    assert row["estimate"] == pytest.approx((2.4 + s) * 2 * 0.44)
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]  # prompts resampled: not capped at the estimate
+    delta = one(fit_table, kind="pareto_hv_delta", budget=1e16, level=2.0)
+    # EBT best point: verify_m4, validity 0.56.
+    assert delta["estimate"] == pytest.approx((2.4 + s) * 2 * (0.56 - 0.44))
+
+
+# ---------------------------------------------------------------- fits table
+
+def test_fits_columns_kinds_and_round_trip(fit_table, tmp_path):
+    assert list(fit_table.columns) == fits.COLUMNS
+    assert {"paired_delta", "power_law", "power_law_curve", "scaling_rate", "saturating_power_law",
+            "isoflop_optimum", "isoflop_power_law", "tradeoff_slope", "tradeoff_scaling", "pareto_hypervolume",
+            "pareto_front", "pareto_hv_delta", "summary"} == set(fit_table["kind"])
+    fit_table.to_parquet(tmp_path / "fits.parquet", index=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "fits.parquet"), fit_table)
+    again = fits.compute_fits(*_study_args(), n_boot=N_BOOT, seed=0)
+    pd.testing.assert_frame_equal(again, fit_table)  # fixed seed: the same table
+
+
+def _study_args():
+    runs = make_runs()
+    samples = make_samples(runs)
+    return runs, make_metrics(runs, samples), samples, make_baseline()
+
+
+def test_summary_rows_per_split(fit_table):
+    ood = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="validity", x="ood")
+    assert ood["estimate"] == pytest.approx(0.5)
+    test = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="validity", x="test")
+    assert test["estimate"] == pytest.approx(np.mean([0.4 - 0.08, 0.4, 0.4 - 0.08]))
+    copy = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="copy_rate", x="test")
+    assert 0 < copy["estimate"] < 1
+    revisit = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="revisit_rate", x="test")
+    assert 0 < revisit["estimate"] < 1
+
+
+def test_fits_without_samples_or_metrics_do_not_crash(study):
+    runs, metrics, _, _ = study
+    out = fits.compute_fits(runs, metrics.iloc[:0], None, None, n_boot=5)
+    assert list(out.columns) == fits.COLUMNS and "paired_delta" not in set(out["kind"])
+    one_run = runs.iloc[:1]
+    s = make_samples(one_run, ood=False)
+    out = fits.compute_fits(one_run, make_metrics(one_run, s), s, None, n_boot=5)
+    assert pick(out, kind="power_law")["estimate"].isna().all()
+    assert pick(out, kind="tradeoff_slope", parameter="net_slope")["note"].str.contains("no feasible-set").all()
+
+
+def test_isoflop_rows_carry_the_parabola(fit_table):
+    rows = pick(fit_table, kind="isoflop_optimum", metric="val_loss", x="params", budget=1e16, arch="tpp")
+    est = rows.set_index("parameter")["estimate"]
+    assert est["optimum"] == pytest.approx(P_STAR, rel=1e-6)
+    u = math.log(P_STAR)
+    assert np.polyval([est["c2"], est["c1"], est["c0"]], u) == pytest.approx(est["metric_at_optimum"])
+    assert est["c2"] == pytest.approx(K_LOSS)
+
+
+# ---------------------------------------------------------------- figures read fits.parquet
+
+FITTING_MODULES = {"fits", "powerlaw", "isoflop", "pareto", "tradeoff", "scaling", "paired", "resample",
+                   "fit_surface"}
+
+
+@pytest.mark.parametrize("module", ["plots", "plots_raw", "plotting"])
+def test_plotting_modules_import_no_fitting_module(module):
+    path = fits.__file__.replace("fits.py", f"{module}.py")
+    imported = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("analysis"):
+            imported |= {node.module.split(".")[-1]} | {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[-1] for a in node.names}
+    assert not imported & FITTING_MODULES, imported & FITTING_MODULES
+    code = f"import sys, analysis.{module}; print(sorted(m for m in sys.modules if m.startswith('analysis')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert not any(f"analysis.{m}'" in loaded for m in FITTING_MODULES), loaded
+
+
+def test_figures_draw_the_numbers_in_fits(study, fit_table, tmp_path):
+    runs, metrics, _, _ = study
+    tampered = fit_table.copy()
+    curve = (tampered["kind"] == "power_law_curve") & (tampered["arch"] == "tpp") & (tampered["metric"] == "creativity")
+    tampered.loc[curve, "estimate"] = 123.0
+    drawn = plots.plot_compute_scaling(fits=tampered, runs=runs, metrics=metrics, out_path=tmp_path / "a.png")
+    tpp = drawn[(drawn["arch"] == "tpp") & (drawn["metric"] == "creativity")]
+    assert len(tpp) and (tpp["estimate"] == 123.0).all()
+    # The IsoFLOP figure draws the stored vertex, not a refit one.
+    iso = (tampered["kind"] == "isoflop_optimum") & (tampered["parameter"] == "optimum")
+    tampered.loc[iso, "estimate"] = 7.0
+    drawn = plots.plot_isoflop(fits=tampered, runs=runs, metrics=metrics, out_path=tmp_path / "b.png")
+    assert (drawn.loc[drawn["parameter"] == "optimum", "estimate"] == 7.0).all()
+    drawn = plots.plot_paired_deltas(fits=fit_table, out_path=tmp_path / "c.png")
+    pd.testing.assert_frame_equal(drawn.drop(columns=fits.LABEL).reset_index(drop=True),
+                                  pick(fit_table, kind="paired_delta", parameter="delta").sort_values(
+                                      ["variant", "budget", "x"]).reset_index(drop=True))
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("case", ["full", "empty", "one_run"])
+def test_every_figure_renders(study, fit_table, tmp_path, case):
+    runs, metrics, samples, _ = study
+    table = fit_table
+    curves = pd.DataFrame({"run_id": runs["run_id"].repeat(3), "step": [1, 2, 3] * len(runs),
+                           "tokens": [1e3, 2e3, 3e3] * len(runs), "train_loss": [3.0, 2.0, 1.5] * len(runs),
+                           "val_loss": [np.nan, 2.1, 1.6] * len(runs)})
+    samples = samples.assign(energy_by_step=[[3.0, 2.0, 1.0]] * len(samples))
+    if case == "empty":
+        runs, metrics, samples, curves, table = (t.iloc[:0] for t in (runs, metrics, samples, curves, fit_table))
+    if case == "one_run":
+        runs = runs.iloc[:1]
+        samples = make_samples(runs, ood=False)
+        metrics = make_metrics(runs, samples)
+        table = fits.compute_fits(runs, metrics, samples, None, n_boot=5)
+    tables = dict(fits=table, runs=runs, metrics=metrics, samples=samples, curves=curves)
+    names = []
+    for module in (plots, plots_raw):
+        for name in [n for n in dir(module) if n.startswith("plot_")]:
+            getattr(module, name)(**tables, out_path=tmp_path / f"{name}.png")
+            names.append(f"{name}.png")
+    assert all((tmp_path / n).read_bytes()[:8] == PNG_MAGIC for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # atomic: no temp files left
+
+
+# ---------------------------------------------------------------- report pages
+
+def test_findings_state_numbers_and_undetectable_differences(fit_table):
+    page = findings.findings_html(fit_table)
+    assert "validity is higher: 0.08" in page  # Δvalidity at 1e16 is exactly 0.08 in every resample
+    assert "Scaling-rate ratio" in page and "feasible set" in page
+    flat = fit_table.copy()
+    rows = (flat["kind"] == "paired_delta") & (flat["parameter"] == "delta")
+    flat.loc[rows, ["estimate", "ci_low", "ci_high"]] = [0.01, -0.02, 0.04]
+    assert "no detectable difference in creativity C: 0.01 [-0.02, 0.04]" in findings.findings_html(flat)
+    tuning = pd.DataFrame({"arch": ["tpp", "tpp", "ebt", "ebt"], "variant": ["tpp", "tpp", "system2", "system2"],
+                           "lr": [1e-3, 3e-3, 1e-3, 3e-3], "val_loss": [2.0, 1.9, 2.1, 2.2],
+                           "chosen": [False, True, True, False]})
+    page = findings.findings_html(fit_table, tuning)
+    assert "tpp tpp: 2 runs" in page and "ebt system2: 2 runs" in page
+
+
+def test_verdict_wording():
+    row = pd.Series({"estimate": -0.3, "ci_low": -0.5, "ci_high": -0.1, "note": ""})
+    assert findings.verdict(pd.DataFrame([row]).itertuples().__next__(), "x").startswith("x is lower")
+
+
+def test_samples_table_is_bounded_and_shows_walks(study):
+    runs, metrics, samples, _ = study
+    rows = samples_table.sample_rows(samples, runs, metrics)
+    n_settings = sum(len(v) for v in DECODINGS.values())
+    assert len(rows) == samples_table.PROMPTS_PER_LEVEL * len(LEVELS) * n_settings * len(BUDGETS)
+    assert rows["prompt_id"].nunique() == samples_table.PROMPTS_PER_LEVEL * len(LEVELS)
+    page = samples_table.samples_html(rows)
+    assert "a r b" in page and "<input" in page

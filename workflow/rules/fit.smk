@@ -1,14 +1,18 @@
-# Power laws, IsoFLOP optima, scaling-rate ratio, trade-off slopes and Pareto fronts.
+# Every fit in one table (fits.parquet), then the findings page that states the answer from it.
 rule fit:
     input:
         runs=f"{RESULTS}/tables/runs.parquet",
         metrics=f"{RESULTS}/tables/metrics.parquet",
+        samples=f"{RESULTS}/tables/samples.parquet",
+        # The feasible-set null (rule baseline): trade-off slopes are reported net of it.
+        baseline=f"{RESULTS}/baseline/samples.parquet",
     output:
         fits=f"{RESULTS}/tables/fits.parquet",
         excluded=report(
             f"{RESULTS}/tables/excluded_runs.csv",
             caption="../report/excluded_runs.rst",
-            category="Tables",
+            category="7. Tables",
+            subcategory="Excluded runs",
         ),
     params:
         n_boot=config["fit"]["n_boot"],
@@ -16,7 +20,56 @@ rule fit:
     log:
         f"{RESULTS}/logs/fit.log",
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=10,
     script:
         "../scripts/fit.py"
+
+
+# The tuning sweep's table, when the workflow has a rule that writes it.
+TUNING_TABLE = f"{RESULTS}/tables/tuning.parquet"
+HAS_TUNING = any(TUNING_TABLE in map(str, r.output) for r in workflow.rules)
+
+
+rule findings:
+    input:
+        fits=rules.fit.output.fits,
+        tuning=[TUNING_TABLE] if HAS_TUNING else [],
+    output:
+        report(
+            f"{RESULTS}/report/findings.html",
+            caption="../report/findings.rst",
+            category="1. Findings",
+            labels={"page": "findings"},
+        ),
+    log:
+        f"{RESULTS}/logs/findings.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/findings.py"
+
+
+rule samples_table:
+    input:
+        samples=f"{RESULTS}/tables/samples.parquet",
+        runs=f"{RESULTS}/tables/runs.parquet",
+        metrics=f"{RESULTS}/tables/metrics.parquet",
+    output:
+        report(
+            f"{RESULTS}/report/samples.html",
+            caption="../report/samples.rst",
+            category="7. Tables",
+            subcategory="Walks",
+            labels={"table": "samples"},
+        ),
+    params:
+        seed=config["fit"]["seed"],
+    log:
+        f"{RESULTS}/logs/samples_table.log",
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/samples_table.py"

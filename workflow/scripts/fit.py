@@ -10,8 +10,10 @@ with redirect_log(snakemake.log[0]):
     fits = compute_fits(
         runs,
         pd.read_parquet(snakemake.input.metrics),
+        samples=pd.read_parquet(snakemake.input.samples),
+        baseline=pd.read_parquet(snakemake.input.baseline),
         n_boot=snakemake.params.n_boot,
         seed=snakemake.params.seed,
     )
     write_parquet(fits, snakemake.output.fits)
-    print(fits.to_string())
+    print(fits.groupby(["kind", "parameter"]).size().to_string())

@@ -1,0 +1,63 @@
+"""Names shared by the fits and the figures: architecture labels, default decodings,
+which decodings are oracles, shape axes. No fitting here, so plots can import it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LABEL = "arch_label"  # derived (arch, variant) column added to working copies of the tables
+BASELINE_RUN = "feasible_baseline"  # run_id of the feasible-set null (results/baseline/)
+# Each architecture's default decoding: greedy for Transformer++, the training number of
+# optimisation steps for the EBT.
+DEFAULT_DECODING = {"tpp": "greedy", "ebt": "think_x1"}
+# The reward tilt re-ranks samples by the scorer itself: an oracle, never compared.
+ORACLE_FAMILIES = ("reward_tilt",)
+ORACLE_PREFIXES = ("tilt_",)
+# Columns of fits.parquet (documented in fits.py); here so figures can read an empty table.
+FITS_COLUMNS = [
+    "kind", "arch", "variant", "decoding", "metric", "x", "subset", "x_value", "budget", "run_id", "level",
+    "parameter", "estimate", "ci_low", "ci_high", "ci_method", "n", "n_excluded_diverged", "n_boot", "seed",
+    "method", "note",
+]
+SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")
+AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_ratio": "width/depth ratio d/L",
+               "params": "parameters N (non-embedding)", "flops_measured": "training compute C (FLOPs, measured)",
+               "tokens": "training tokens D"}
+
+
+def arch_label(arch: str, variant) -> str:
+    """Display label of an (arch, variant) pair: "tpp", "ebt-system1", "ebt-system2"."""
+    if variant is None or (isinstance(variant, float) and np.isnan(variant)) or variant in ("", arch):
+        return str(arch)
+    return f"{arch}-{variant}"
+
+
+def with_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """Copy of table with the LABEL column (arch alone when the variant is the arch or missing)."""
+    arch = table["arch"] if "arch" in table.columns else pd.Series("", index=table.index, dtype=object)
+    variant = table["variant"] if "variant" in table.columns else pd.Series(None, index=table.index, dtype=object)
+    labels = [arch_label(a, v) for a, v in zip(arch, variant)]
+    return table.assign(**{LABEL: pd.Series(labels, index=table.index, dtype=object)})
+
+
+def is_oracle(decoding) -> np.ndarray | bool:
+    """True for decodings that use the scorer (reward tilt): labelled, kept out of comparisons."""
+    if isinstance(decoding, str):
+        return decoding.startswith(ORACLE_PREFIXES)
+    return pd.Series(decoding, dtype=object).astype(str).str.startswith(ORACLE_PREFIXES).to_numpy()
+
+
+def shape_values(table: pd.DataFrame, axis: str) -> pd.Series:
+    """The shape axis as a column; width_depth_ratio is width / depth (d / L)."""
+    if axis == "width_depth_ratio":
+        return table["width"].astype(float) / table["depth"].astype(float)
+    if axis in SHAPE_AXES:
+        return table[axis].astype(float)
+    raise ValueError(f"unknown shape axis {axis!r}; choose from {SHAPE_AXES}")
+
+
+def in_distribution(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the in-distribution test split (all rows when the table has no split column)."""
+    return table[table["split"] == "test"] if "split" in table.columns else table

@@ -1,0 +1,199 @@
+"""Shared pieces of the figures: colours, labels, ticks, atomic PNG writes.
+
+Every figure groups by architecture = the (arch, variant) pair, labelled "tpp",
+"ebt-system1", "ebt-system2" (labels.arch_label), each with one colour (ARCH_COLORS) in
+every figure; uses only non-diverged runs; draws a "no data" note instead of failing on
+degenerate input; puts legends outside the data area; and writes its PNG atomically
+(creativity.io.atomic_path), so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the pipeline runs without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+
+from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, in_distribution, with_labels  # noqa: E402
+from creativity.io import atomic_path  # noqa: E402
+
+ARCH_ORDER = ("tpp", "ebt-system1", "ebt-system2", "ebt")
+ARCH_NAMES = {"tpp": "Transformer++", "ebt": "EBT", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2"}
+ARCH_COLORS = {"tpp": "#1f77b4", "ebt-system1": "#ff7f0e", "ebt-system2": "#2ca02c", "ebt": "#d62728"}
+_EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+METRIC_LABELS = {"val_loss": "validation loss (nats/token)", "creativity": "creativity C",
+                 "validity": "validity (share of valid outputs)", "novelty_valid": "novelty of valid outputs",
+                 "utility": "utility"}
+BUDGET_TITLE = "budget (FLOPs)"
+
+
+def arch_color(label: str) -> str:
+    """The architecture's colour, the same in every figure (unknown labels: a stable hash)."""
+    return ARCH_COLORS.get(label) or _EXTRA_COLORS[zlib.crc32(str(label).encode()) % len(_EXTRA_COLORS)]
+
+
+def arch_name(label: str) -> str:
+    return ARCH_NAMES.get(label, str(label))
+
+
+def arch_labels(table: pd.DataFrame, arch: str | None = None) -> list[str]:
+    """Labels present in table (optionally of one arch), in ARCH_ORDER then alphabetical."""
+    if table.empty or LABEL not in table.columns:
+        return []
+    sub = table if arch is None else table[table["arch"] == arch]
+    present = set(sub[LABEL].dropna())
+    return [lab for lab in ARCH_ORDER if lab in present] + sorted(present - set(ARCH_ORDER))
+
+
+def save(fig, out_path) -> Path:
+    out_path = Path(out_path)
+    try:
+        with warnings.catch_warnings():  # tight_layout warns on odd layouts; the figure is still saved
+            warnings.simplefilter("ignore")
+            fig.tight_layout()
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return out_path
+
+
+def no_data(ax, what: str = "") -> None:
+    ax.text(0.5, 0.5, f"no data{': ' + what if what else ''}", ha="center", va="center", transform=ax.transAxes,
+            color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def no_data_figure(out_path, title: str, what: str = "") -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    no_data(ax, what)
+    ax.set_title(title)
+    return save(fig, out_path)
+
+
+def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return with_labels(runs[runs["status"] == "ok"]) if "status" in runs.columns else with_labels(runs.iloc[:0])
+
+
+def ok_metrics(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Test-split metrics of non-diverged runs (empty, with the columns figures use, if none)."""
+    if "run_id" not in metrics.columns or "status" not in runs.columns or metrics.empty:
+        cols = ["run_id", "arch", "variant", "budget", "decoding", "decoding_family", "level", "creativity",
+                "validity", "novelty_valid", "utility", "flops_measured", "params", "depth", "width"]
+        return with_labels(pd.DataFrame({c: pd.Series(dtype=object if c in ("run_id", "arch", "variant", "decoding",
+                                                                         "decoding_family") else float) for c in cols}))
+    return with_labels(in_distribution(metrics[metrics["run_id"].isin(runs.loc[runs["status"] == "ok", "run_id"])]))
+
+
+def default_decoding(metrics: pd.DataFrame) -> pd.DataFrame:
+    return metrics[metrics["decoding"] == metrics["arch"].map(DEFAULT_DECODING)]
+
+
+def fmt_flops(value: float) -> str:
+    """1e15 -> '1e15', 3e16 -> '3e16', 2.5e17 -> '2.5e17'."""
+    if not np.isfinite(value) or value <= 0:
+        return str(value)
+    exp = int(np.floor(np.log10(value) + 1e-9))
+    mant = value / 10**exp
+    return f"{mant:.3g}e{exp}"
+
+
+def budget_palette(budgets) -> dict:
+    budgets = sorted(pd.unique(pd.Series(budgets, dtype=float).dropna()))
+    colors = sns.color_palette("viridis", max(len(budgets), 1))
+    return dict(zip(budgets, colors))
+
+
+def label_budgets(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Add a readable budget label column for seaborn's hue, with its palette."""
+    palette = budget_palette(df["budget"])
+    labels = {b: fmt_flops(b) for b in palette}
+    return df.assign(**{BUDGET_TITLE: df["budget"].map(labels)}), {labels[b]: c for b, c in palette.items()}
+
+
+def budget_handles(palette: dict, marker: str = "o") -> list:
+    return [Line2D([], [], color=c, marker=marker, ls="-", label=fmt_flops(b)) for b, c in palette.items()]
+
+
+def grid(nrows: int, ncols: int, width: float = 4.6, height: float = 3.6, **kw):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+    return fig, axes
+
+
+def title(ax, label: str, text: str) -> None:
+    """Panel title in the architecture's colour."""
+    ax.set_title(f"{arch_name(label)}: {text}" if text else arch_name(label), color=arch_color(label),
+                 fontweight="bold", fontsize=10)
+
+
+def legend_right(fig, handles, title: str | None = None) -> None:
+    if handles:
+        fig.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                   title_fontsize=8, frameon=False)
+
+
+def grid_ticks(ax, values, axis: str = "x") -> None:
+    """On a log axis with few distinct grid values, tick exactly those values."""
+    values = np.unique(np.asarray(values, float)[np.isfinite(values) & (np.asarray(values, float) > 0)])
+    if 0 < len(values) <= 8:
+        target = ax.xaxis if axis == "x" else ax.yaxis
+        target.set_major_locator(FixedLocator(values))
+        target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        target.set_minor_locator(NullLocator())
+
+
+SHORT_AXIS = {"width_depth_ratio": "width/depth d/L", "depth": "depth L", "width": "width d", "params": "params N"}
+
+
+def padded_range(values, pad: float = 0.25) -> tuple[float, float]:
+    """Grid extent on a log axis, widened by `pad` of its log span on each side."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) == 0:
+        return np.nan, np.nan
+    lo, hi = np.log(v.min()), np.log(v.max())
+    margin = pad * (hi - lo) if hi > lo else 0.3
+    return float(np.exp(lo - margin)), float(np.exp(hi + margin))
+
+
+
+
+def log_axis(ax, values, axis: str = "x") -> None:
+    """A log axis with legible ticks: the exact grid values when there are few, else one label
+    per decade; minor ticks unlabelled so labels never overlap."""
+    values = np.asarray(values, float)
+    values = np.unique(values[np.isfinite(values) & (values > 0)])
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_minor_formatter(NullFormatter())
+    if 0 < len(values) <= 6:
+        target.set_major_locator(FixedLocator(values))
+        target.set_minor_locator(NullLocator())
+    target.set_major_formatter(FuncFormatter(lambda v, _: fmt_flops(v) if v >= 1e4 or v < 1e-2 else f"{v:.3g}"))
+
+
+def fit_rows(fits: pd.DataFrame, **match) -> pd.DataFrame:
+    """Rows of fits.parquet matching column=value pairs, with the architecture label."""
+    if fits is None or fits.empty:
+        return pd.DataFrame(columns=[*FITS_COLUMNS, LABEL])
+    mask = np.ones(len(fits), dtype=bool)
+    for col, value in match.items():
+        mask &= (fits[col] == value).to_numpy()
+    return with_labels(fits[mask])
+
+
+def error_bars(rows: pd.DataFrame) -> list[np.ndarray]:
+    """Lower and upper bar lengths of estimate [ci_low, ci_high]; a percentile interval can sit
+    a rounding error beside its estimate, and matplotlib refuses negative lengths."""
+    est = rows["estimate"].to_numpy(float)
+    return [np.maximum(est - rows["ci_low"].to_numpy(float), 0), np.maximum(rows["ci_high"].to_numpy(float) - est, 0)]
