@@ -15,11 +15,12 @@ RUNS_COLUMNS = {
 SAMPLES_COLUMNS = {
     "run_id", "decoding", "prompt_id", "level", "start", "end", "include", "exclude", "walk", "valid",
     "error_type", "hops", "novelty", "utility", "utility_soft", "creativity", "copied", "combinatorial_novelty",
-    "mean_logprob", "mean_energy", "energy_by_step",
+    "mean_logprob", "mean_energy", "energy_by_step", "split", "copy_share", "uses_heldout",
 }
 METRICS_COLUMNS = {
     "run_id", "arch", "variant", "decoding", "level", "n_samples", "validity", "novelty_valid", "utility",
     "creativity", "copy_rate", "diversity_jaccard", "diversity_edit", "err_parse", "err_hallucinated_edge",
+    "split", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate", "err_revisit",
 }
 
 
@@ -59,13 +60,23 @@ def test_sample_invariants(tiny_run):
 
 def test_metrics_match_samples(tiny_run):
     s, m = read(tiny_run, "samples"), read(tiny_run, "metrics")
-    pooled = m[m.level == 0].set_index(["run_id", "decoding"])
-    direct = s.groupby(["run_id", "decoding"]).agg(creativity=("creativity", "mean"), validity=("valid", "mean"))
+    pooled = m[m.level == 0].set_index(["run_id", "decoding", "split"])
+    direct = s.groupby(["run_id", "decoding", "split"]).agg(creativity=("creativity", "mean"), validity=("valid", "mean"))
     joined = pooled.join(direct.add_suffix("_direct"))
     assert np.allclose(joined["creativity"], joined["creativity_direct"])
     assert np.allclose(joined["validity"], joined["validity_direct"])
     err = m[[c for c in m.columns if c.startswith("err_")]].sum(axis=1)
     assert np.allclose(err, 1.0)
+
+
+def test_feasible_baseline_is_scored_like_a_run(tiny_run):
+    b, s = pd.read_parquet(tiny_run / "results/baseline/samples.parquet"), read(tiny_run, "samples")
+    prompts = pd.read_parquet(tiny_run / "results/task/prompts.parquet")
+    assert set(b.columns) <= set(s.columns) and set(pd.read_parquet(tiny_run / "results/baseline/metrics.parquet")
+                                                    .columns) <= set(read(tiny_run, "metrics").columns)
+    assert (b["run_id"] == "feasible_baseline").all() and (b["decoding"] == "uniform_feasible").all()
+    assert b["valid"].all() and (b["error_type"] == "none").all()
+    assert set(b["prompt_id"]) == set(prompts.loc[prompts.split != "train", "prompt_id"])
 
 
 def test_figures_and_report(tiny_run):
