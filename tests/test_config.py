@@ -1,4 +1,7 @@
 """A bad config fails before any job runs, names the offending key, and writes nothing."""
+import subprocess
+import sys
+
 import pytest
 
 from conftest import DELETE, REPO, run_snakemake, write_config
@@ -22,6 +25,11 @@ BAD = {
         "budgets_by_architecture.tpp.min"),
     "too sparse graph": ({"graph.mean_degree": 0.2, "task.min_hops": 4}, "graph.mean_degree"),
     "too few labels": ({"graph.num_labels": 3, "task.levels": 5}, "graph.num_labels"),
+    "nan learning rate": ({"train.lr": float("nan")}, "non-finite number (nan or inf) where a finite one is needed: train.lr"),
+    "infinite learning rate": ({"train.lr": float("inf")}, "needed: train.lr"),
+    "infinite number in a list": ({"train.betas": [0.9, float("inf")]}, "needed: train.betas.1"),
+    "EBT without its default decoding": (
+        {"decoding.ebt.steps_multipliers": [2, 4]}, "decoding.ebt.steps_multipliers: [2, 4] lacks 1"),
 }
 
 
@@ -32,7 +40,46 @@ def test_bad_config_fails_fast_naming_the_key(workdir, case):
     result = run_snakemake(workdir, "--cores", "1", timeout=60)
     assert result.returncode != 0
     assert expected in result.stderr + result.stdout, result.stderr[-2000:]
-    assert not (workdir / "results").exists()
+    assert_nothing_written(workdir)
+
+
+def assert_nothing_written(workdir):
+    """Snakemake opens its own log before it reads the Snakefile; besides that, nothing."""
+    written = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*") if p.is_file()}
+    assert {p for p in written if not p.startswith(".snakemake/log/")} == {"config.yaml"}, written
+
+
+def test_cuda_without_a_cuda_torch_fails_fast(workdir):
+    import torch
+
+    if torch.backends.cuda.is_built():
+        pytest.skip("this torch is built with CUDA")
+    write_config(workdir, REPO / "config.yaml", **{"resources.device": "cuda"})
+    result = run_snakemake(workdir, "--cores", "1", timeout=60)
+    assert result.returncode != 0
+    assert "resources.device: cuda, but the installed torch" in result.stderr, result.stderr[-2000:]
+    assert_nothing_written(workdir)
+
+
+def test_yaml_error_names_file_line_and_column(workdir):
+    text = (workdir / "config.yaml").read_text().replace("  lr: 2.4e-3\n", "  lr: [2.4e-3\n", 1)
+    assert text != (workdir / "config.yaml").read_text()
+    (workdir / "config.yaml").write_text(text)
+    line = text.splitlines().index("  lr: [2.4e-3") + 2  # the parser notices on the next line
+    result = run_snakemake(workdir, "--cores", "1", timeout=60)
+    assert result.returncode != 0
+    assert f"ConfigError: config.yaml, line {line}, column" in result.stderr, result.stderr[-2000:]
+    assert_nothing_written(workdir)
+
+
+def test_yaml_error_in_a_preset_is_located_by_the_checker(tmp_path):
+    """Snakemake reads a --configfile before the workflow and names no line; the README points here."""
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("train:\n  lr: [1e-3\n  batch_size: 16\n")
+    result = subprocess.run([sys.executable, "-m", "pipeline.config", str(preset)], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 1
+    assert f"ConfigError: {preset}, line 3, column 13: YAML syntax error" in result.stderr
 
 
 def test_missing_config_file_is_named(workdir):

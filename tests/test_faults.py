@@ -1,4 +1,7 @@
-"""Kills, corrupt checkpoints and diverging runs: the grid completes and nothing is lost."""
+"""Kills, a second run, damaged files, failing jobs and diverging runs: the README's fault promises.
+
+Every rerun here is the same command with no extra flags; the tables must match an
+uninterrupted run (tiny_run), wall-time columns aside."""
 import os
 import shutil
 import signal
@@ -6,40 +9,155 @@ import subprocess
 import time
 
 import pandas as pd
+import pytest
 from conftest import REPO, SNAKEMAKE, TIMING_COLUMNS, read_table, run_snakemake, write_config
+
+from creativity.io import atomic_path, redirect_log
+
+TABLES = ("runs", "samples", "metrics", "fits")
 
 
 def tiny_config(workdir, **changes):
     write_config(workdir, REPO / "workflow/presets/tiny.yaml", **changes)
 
 
+def snakemake_cmd(workdir, *args):
+    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+
+
+def start(workdir, *args) -> subprocess.Popen:
+    """The DAG in its own process group, so that killpg takes every job with it (a preempted node)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(snakemake_cmd(workdir, *args), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def kill_when(proc, condition, what: str, timeout=300):
+    """Poll `condition` until it returns something truthy, then kill -9 the whole run; return that."""
+    deadline = time.time() + timeout
+    found = None
+    while time.time() < deadline and proc.poll() is None and not found:
+        found = condition()
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run finished before it was {what}"
+    assert found, f"the run was never {what}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return found
+
+
+def assert_same_tables(expected_dir, workdir, names=TABLES):
+    for name in names:
+        a = read_table(expected_dir, name).drop(columns=TIMING_COLUMNS, errors="ignore")
+        b = read_table(workdir, name).drop(columns=TIMING_COLUMNS, errors="ignore")
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def copy_run(src, dst):
+    """A finished tiny run in a new directory: config, results and Snakemake's metadata."""
+    for name in ("config.yaml", "results", ".snakemake"):
+        (shutil.copytree if (src / name).is_dir() else shutil.copy2)(src / name, dst / name)
+    shutil.rmtree(dst / ".snakemake/log", ignore_errors=True)
+
+
+def in_run_dirs(workdir, name):
+    return list((workdir / "results/runs").glob(f"*/*/*/*/{name}"))
+
+
+def test_the_workflow_profile_is_in_force(workdir):
+    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Using workflow specific profile {REPO / 'profiles/default'}" in result.stderr
+
+
 def test_kill_9_mid_training_then_rerun_completes_identically(tiny_run, tmp_path):
     tiny_config(tmp_path, **{"train.checkpoint_every_steps": 5})
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    runs = tmp_path / "results/runs"
-    deadline = time.time() + 120
-    # Kill as soon as some run has checkpointed but not finished training.
-    while time.time() < deadline:
-        mid = [c.parent for c in runs.glob("*/*/*/*/checkpoint.pt") if not (c.parent / "train_summary.parquet").exists()]
-        if mid or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the DAG finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole process tree, like a preempted node
-    proc.wait()
-    assert mid, "no run was caught mid-training"
-
+    proc = start(tmp_path)
+    mid = kill_when(proc, lambda: [c.parent for c in in_run_dirs(tmp_path, "checkpoint.pt")
+                                   if not (c.parent / "train_summary.parquet").exists()], "caught mid-training")
     result = run_snakemake(tmp_path, "--cores", "2")  # the same command, no extra flags
     assert result.returncode == 0, result.stderr[-3000:]
-    resumed = [d for d in mid if "resumed" in (d / "train.log").read_text()]
-    assert resumed, "the interrupted run restarted from scratch instead of resuming"
+    assert any("resumed" in (d / "train.log").read_text() for d in mid), "the run restarted instead of resuming"
+    assert_same_tables(tiny_run, tmp_path, ("runs", "metrics"))
 
-    for name in ("runs", "metrics"):
-        a = read_table(tiny_run, name).drop(columns=TIMING_COLUMNS, errors="ignore")
-        b = read_table(tmp_path, name).drop(columns=TIMING_COLUMNS, errors="ignore")
-        pd.testing.assert_frame_equal(a, b)
+
+unshare = shutil.which("unshare")
+can_unshare = unshare and subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"],
+                                         capture_output=True).returncode == 0
+
+
+def test_a_second_run_is_refused_then_a_kill_mid_sample_resumes(tiny_run, tmp_path):
+    """The first run is caught with one run's samples written and another's being drawn, and
+    stopped there (SIGSTOP: alive, but it cannot finish while the others try). A second run,
+    from this PID namespace or another, is refused, naming the first; after kill -9, the same
+    command removes the dead run's lock and finishes with the uninterrupted run's tables."""
+    tiny_config(tmp_path)
+    first = start(tmp_path)
+    deadline = time.time() + 300
+    while first.poll() is None and time.time() < deadline:
+        done = in_run_dirs(tmp_path, "samples_raw.parquet")
+        busy = [p for p in in_run_dirs(tmp_path, "sample.log") if not (p.parent / "samples_raw.parquet").exists()]
+        if done and busy:
+            break
+        time.sleep(0.02)
+    assert first.poll() is None and done and busy, "the run was never caught mid-sample"
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        second = run_snakemake(tmp_path, "--cores", "2", timeout=120)
+        assert second.returncode != 0
+        assert f"This directory is locked by pid {first.pid} on host" in second.stderr, second.stderr[-2000:]
+        assert "--unlock" in second.stderr and "LockException" in second.stderr
+        if can_unshare:
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            other = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", *snakemake_cmd(tmp_path)],
+                                   capture_output=True, text=True, timeout=120, env=env)
+            assert other.returncode != 0
+            assert f"This directory is locked by pid {first.pid} on host" in other.stderr, other.stderr[-2000:]
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Removed the lock of a run that is no longer running (pid {first.pid}" in result.stderr
+    assert_same_tables(tiny_run, tmp_path)
+    if not can_unshare:
+        pytest.skip("checked only from this PID namespace: `unshare --pid --fork --mount-proc` is unavailable here")
+
+
+def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
+    """Snakemake deletes a job's old output before it runs. Killed then, the output stays missing
+    while the tables built from it remain; the rerun must redo the job and rebuild the tables
+    rather than say "Nothing to be done"."""
+    copy_run(tiny_run, tmp_path)
+    started = time.time()
+
+    def resampled_and_missing():
+        present = in_run_dirs(tmp_path, "samples_raw.parquet")
+        return len(present) < 4 and any(p.stat().st_mtime > started for p in present)
+
+    proc = start(tmp_path, "--forcerun", "sample")
+    kill_when(proc, resampled_and_missing, "caught with one run resampled and another's samples deleted")
+
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "outputs of jobs killed in an earlier run are redone" in result.stderr
+    assert len(in_run_dirs(tmp_path, "samples_raw.parquet")) == 4
+    assert (tmp_path / "results/tables/samples.parquet").stat().st_mtime > started
+    assert_same_tables(tiny_run, tmp_path)
+
+
+def test_kill_mid_fit_after_its_first_output_then_rerun(tiny_run, tmp_path):
+    """fit writes excluded_runs.csv, then fits.parquet: killed in between, one output exists and
+    is marked incomplete, which the profile's rerun-incomplete redoes."""
+    copy_run(tiny_run, tmp_path)
+    tables = tmp_path / "results/tables"
+    proc = start(tmp_path, "--forcerun", "fit")
+    kill_when(proc, lambda: (tables / "excluded_runs.csv").exists() and not (tables / "fits.parquet").exists(),
+              "caught between the two outputs of fit")
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_tables(tiny_run, tmp_path, ("fits",))
 
 
 def test_corrupt_checkpoint_restarts_that_run(tiny_run, tmp_path):
@@ -50,9 +168,55 @@ def test_corrupt_checkpoint_restarts_that_run(tiny_run, tmp_path):
     result = run_snakemake(tmp_path, "--cores", "2", "results/tables/runs.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "restarting from scratch" in (run_dir / "train.log").read_text()
-    a = read_table(tiny_run, "runs").drop(columns=TIMING_COLUMNS)
-    b = read_table(tmp_path, "runs").drop(columns=TIMING_COLUMNS)
-    pd.testing.assert_frame_equal(a, b)
+    assert_same_tables(tiny_run, tmp_path, ("runs",))
+
+
+def test_a_truncated_per_run_table_is_rebuilt(tiny_run, tmp_path):
+    copy_run(tiny_run, tmp_path)
+    damaged = tmp_path / "results/runs/tpp/2e9/L1-d32-h2/seed0/samples.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    for table in (tmp_path / "results/tables").glob("*.parquet"):  # what a failed aggregate leaves
+        table.unlink()
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{damaged.relative_to(tmp_path)}: damaged" in result.stderr
+    assert_same_tables(tiny_run, tmp_path)
+
+
+def test_a_failing_job_leaves_its_traceback_in_its_log(tiny_run, tmp_path):
+    copy_run(tiny_run, tmp_path)
+    run_dir = tmp_path / "results/runs/tpp/2e9/L1-d32-h2/seed0"
+    pd.DataFrame({"not_a_sample_column": [1]}).to_parquet(run_dir / "samples_raw.parquet")  # newer: score reruns
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode != 0
+    log = (run_dir / "score.log").read_text()
+    assert "Traceback (most recent call last)" in log and "Error" in log.splitlines()[-1]
+
+
+def test_atomic_writes_keep_the_umask_and_leave_nothing_on_failure(tmp_path):
+    old = os.umask(0o002)
+    try:
+        with atomic_path(tmp_path / "a" / "table.parquet") as tmp:
+            assert tmp.endswith(".parquet")  # savefig and friends read the format from the suffix
+            pd.DataFrame({"x": [1]}).to_parquet(tmp)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a/table.parquet").stat().st_mode & 0o777 == 0o664
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "a" / "other.parquet") as tmp:
+            pd.DataFrame({"x": [1]}).to_parquet(tmp)
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["table.parquet"]
+
+
+def test_redirect_log_keeps_the_traceback(tmp_path):
+    log = tmp_path / "logs/rule.log"
+    with pytest.raises(KeyError):
+        with redirect_log(log):
+            print("started")
+            {}["missing_column"]
+    text = log.read_text()
+    assert text.startswith("started\nTraceback (most recent call last)") and "KeyError: 'missing_column'" in text
 
 
 def test_diverged_runs_are_recorded_and_excluded(tmp_path):

@@ -166,12 +166,20 @@ def default_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def test_decoding_menu_must_hold_each_architectures_default():
+@pytest.mark.parametrize("multipliers", [[1, 2, 4], [2, 4], [0.5, 1], [3]])
+def test_decoding_menu_is_refused_exactly_when_a_default_decoding_is_missing(multipliers):
+    from analysis.labels import DEFAULT_DECODING
+    from models.decoding import decoding_settings
+
     cfg = default_config()
-    check_decoding_menu(cfg)
-    cfg["decoding"]["ebt"]["steps_multipliers"] = [2, 4]
-    with pytest.raises(ConfigError, match=r"decoding\.ebt: no setting think_x1.*steps_multipliers"):
+    cfg["architectures"] = ["tpp", "ebt_system1", "ebt_system2"]
+    cfg["decoding"]["ebt"]["steps_multipliers"] = multipliers
+    names = {arch: {s.name for s in decoding_settings(arch, cfg["decoding"])} for arch in ("tpp", "ebt")}
+    if all(DEFAULT_DECODING[arch] in names[arch] for arch in names):
         check_decoding_menu(cfg)
+    else:
+        with pytest.raises(ConfigError, match=r"decoding\.ebt\.steps_multipliers: .* lacks 1.*ebt_system1, ebt_system2"):
+            check_decoding_menu(cfg)
     cfg["architectures"] = ["tpp"]  # no EBT in the grid: nothing reads think_x1
     check_decoding_menu(cfg)
 
