@@ -1,5 +1,5 @@
 # Creativity scaling-law pipeline:
-#   task -> train -> sample -> score -> aggregate -> fit -> plot -> report
+#   task -> tune -> train -> sample -> score -> aggregate -> fit -> plot -> report
 from pipeline.config import exit_on_yaml_error
 
 exit_on_yaml_error("config.yaml")  # Snakemake names neither line nor column
@@ -8,6 +8,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/task.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/score.smk"
@@ -22,7 +23,9 @@ report: "workflow/report/workflow.rst"
 rule all:
     input:
         rules.build_task.output,
+        rules.tuning_table.output,
         rules.baseline.output,
         rules.aggregate.output,
         rules.fit.output,
         FIGURE_FILES,
+        REPORT_PAGES,

@@ -24,9 +24,12 @@ class Batch:
     idx: torch.Tensor  # [B, S] input tokens (right-padded)
     targets: torch.Tensor  # [B, S] next tokens
     mask: torch.Tensor  # [B, S] bool: True where the target counts in the loss
+    # EBT prediction-stream queries per row: the most loss positions of any sequence in the
+    # corpus, fixed per run so every step costs the same (None: all S positions).
+    n_queries: int | None = None
 
     def to(self, device):
-        return Batch(self.idx.to(device), self.targets.to(device), self.mask.to(device))
+        return Batch(self.idx.to(device), self.targets.to(device), self.mask.to(device), self.n_queries)
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -52,7 +55,12 @@ def batch_positions(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     return out
 
 
-def make_batch(sequences, target_starts, indices, pad_id: int, length: int) -> Batch:
+def loss_queries(sequences, target_starts) -> int:
+    """Most loss positions in any one sequence: the EBT's prediction-stream width."""
+    return max(len(s) - start for s, start in zip(sequences, target_starts))
+
+
+def make_batch(sequences, target_starts, indices, pad_id: int, length: int, n_queries: int | None = None) -> Batch:
     """Batch of sequences[indices], each right-padded to `length` tokens (inputs and targets
     are then length-1 long)."""
     B, S = len(indices), length - 1
@@ -67,13 +75,14 @@ def make_batch(sequences, target_starts, indices, pad_id: int, length: int) -> B
         idx[row, :n] = torch.tensor(seq[:-1])
         targets[row, :n] = torch.tensor(seq[1:])
         mask[row, start - 1 : n] = True
-    return Batch(idx, targets, mask)
+    return Batch(idx, targets, mask, n_queries)
 
 
-def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, batch_size: int, max_batches: int):
+def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, batch_size: int, max_batches: int,
+                 n_queries: int | None = None):
     """Fixed validation batches (in index order) covering up to max_batches * batch_size items."""
     indices = list(indices)[: batch_size * max_batches]
     return [
-        make_batch(sequences, target_starts, indices[i : i + batch_size], pad_id, length)
+        make_batch(sequences, target_starts, indices[i : i + batch_size], pad_id, length, n_queries)
         for i in range(0, len(indices), batch_size)
     ]

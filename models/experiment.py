@@ -17,8 +17,10 @@ from creativity.scoring import Scorer
 from creativity.tokenizer import Tokenizer, prompt_tokens
 
 from .decoding import decoding_settings, reward_tilt_choice
+from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
 from .model import EBTConfig, ModelConfig, load_model
+from .tuning import apply_setting
 from .train import TrainConfig, resolve_device, train_to_budget
 
 ARCHITECTURES = {  # config name -> (model family, variant)
@@ -34,11 +36,13 @@ def ebt_config(arch: str, ebt_cfg: dict) -> EBTConfig | None:
 
 
 def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len: int, model_cfg: dict,
-              train_cfg: dict, ebt_cfg: dict, device: str, threads: int, run_dir) -> tuple[dict, pd.DataFrame]:
-    """Train one run to its budget; returns its row of the runs table and its training curve."""
+              train_cfg: dict, ebt_cfg: dict, setting: dict, device: str, threads: int, run_dir) -> tuple[dict, pd.DataFrame]:
+    """Train one run to its budget, with a tuning setting's values put into the train and
+    ebt config sections; returns its row of the runs table and its training curve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    family, variant = ARCHITECTURES[run["arch"]]
+    family, _ = ARCHITECTURES[run["arch"]]
     sequences, target_starts = encode_corpus(corpus, tokenizer)
+    train_cfg, ebt_cfg = apply_setting(setting, train_cfg, ebt_cfg)
     cfg = dict(train_cfg)
     cfg["val_fraction"] = cfg.pop("validation_fraction")
     cfg["betas"] = tuple(cfg["betas"])
@@ -55,26 +59,24 @@ def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len
         run_dir=run_dir,
     )
     curve = result.pop("curve")
-    summary = {
-        "run_id": run["run_id"],
-        "arch": family,
-        "variant": variant,
-        **run["shape"],
-        "budget": run["budget"],
-        "seed": run["seed"],
-        **result,
-    }
-    return summary, curve.assign(run_id=run["run_id"], arch=family, variant=variant)
+    summary = {"run_id": run["run_id"], **run["shape"], "budget": run["budget"], "seed": run["seed"], **result}
+    return summary, curve.assign(run_id=run["run_id"], arch=summary["arch"], variant=summary["variant"])
 
 
 SAMPLE_COLUMNS = ["run_id", "decoding", "prompt_id", "sample_index", "walk", "mean_logprob", "mean_energy",
-                  "energy_by_step"]
+                  "energy_by_step", "generated_tokens", "inference_flops", "inference_flops_per_token",
+                  "decode_step_flops_analytic", "decode_step_flops_measured"]
 
 
-def _rows(run_id, decoding, prompt_ids, samples_per_prompt, tokenizer) -> list[dict]:
+def _generated(sample) -> int:
+    return len(sample.tokens) + int(sample.finished)  # the EOS was computed too
+
+
+def _rows(run_id, decoding, prompt_ids, samples_per_prompt, tokenizer, flops_per_prompt, step_check) -> list[dict]:
+    """One row per sample; flops_per_prompt[i][j] is what sample j of prompt i cost."""
     rows = []
-    for prompt_id, samples in zip(prompt_ids, samples_per_prompt):
-        for i, s in enumerate(samples):
+    for prompt_id, samples, flops in zip(prompt_ids, samples_per_prompt, flops_per_prompt):
+        for i, (s, f) in enumerate(zip(samples, flops)):
             rows.append({
                 "run_id": run_id,
                 "decoding": decoding,
@@ -84,13 +86,18 @@ def _rows(run_id, decoding, prompt_ids, samples_per_prompt, tokenizer) -> list[d
                 "mean_logprob": float(np.mean(s.logprobs)) if s.logprobs else float("nan"),
                 "mean_energy": float(np.mean(s.energies)) if s.energies else float("nan"),
                 "energy_by_step": list(s.energy_trace or []),
+                "generated_tokens": _generated(s),
+                "inference_flops": float(f),
+                "inference_flops_per_token": float(f) / max(_generated(s), 1),
+                **step_check,
             })
     return rows
 
 
 def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokenizer: Tokenizer, decoding_cfg: dict,
                scorer: Scorer, max_new_tokens: int, device: str, threads: int) -> pd.DataFrame:
-    """Answer every test prompt under each decoding setting of the run's architecture.
+    """Answer every test and out-of-distribution prompt under each decoding setting of the
+    run's architecture, recording what each answer cost in inference FLOPs.
 
     A diverged run has no usable weights: it gets no samples, and shows up in the
     runs table with its status rather than as a row of zeros.
@@ -100,7 +107,7 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
     torch.set_num_threads(threads)
     family, _ = ARCHITECTURES[run["arch"]]
     model = load_model(model_path, device=resolve_device(device))
-    test = prompts[prompts["split"] == "test"].reset_index(drop=True)
+    test = prompts[prompts["split"] != "train"].reset_index(drop=True)
     ids = [
         tokenizer.encode(prompt_tokens(r.start, r.end, r.include, r.exclude)) for r in test.itertuples(index=False)
     ]
@@ -108,27 +115,39 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
     rows, pools = [], {}
     for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
         seed = run["seed"] * 1000 + i
+        cost = {}
         if family == "ebt":
-            steps = max(1, round(setting.steps_multiplier * model.ebt_cfg.steps))
-            out = generate_ebt(model, ids, steps=steps, num_candidates=int(np.nan_to_num(setting.num_candidates, nan=1)),
+            cost = dict(thinking_steps=max(1, round(setting.steps_multiplier * model.inference_steps)),
+                        candidates=int(np.nan_to_num(setting.num_candidates, nan=1)))
+            out = generate_ebt(model, ids, steps=cost["thinking_steps"], num_candidates=cost["candidates"],
                                langevin_sigma=float(np.nan_to_num(setting.noise_sigma)), num_samples=setting.num_samples,
                                seed=seed, **common)
+            flops = _answer_flops(model, ids, out, cost)
         elif setting.family in ("greedy", "sample"):
             out = generate_tpp(model, ids, temperature=setting.temperature, num_samples=setting.num_samples,
                                seed=seed, **common)
-            pools[setting.temperature] = out
+            flops = _answer_flops(model, ids, out, cost)
+            pools[setting.temperature] = out, flops
         else:  # best-of-k and the reward tilt re-rank a pool of k samples at one temperature
             k = decoding_cfg["num_samples"]
-            if setting.temperature not in pools or len(pools[setting.temperature][0]) != k:
-                pools[setting.temperature] = generate_tpp(model, ids, temperature=setting.temperature,
-                                                          num_samples=k, seed=seed, **common)
-            pool = pools[setting.temperature]
+            if setting.temperature not in pools or len(pools[setting.temperature][0][0]) != k:
+                pool = generate_tpp(model, ids, temperature=setting.temperature, num_samples=k, seed=seed, **common)
+                pools[setting.temperature] = pool, _answer_flops(model, ids, pool, cost)
+            pool, pool_flops = pools[setting.temperature]
             if setting.family == "best_of_k_ll":
                 out = [[best_of_k(samples)] for samples in pool]
             else:
                 out = _reward_tilt(pool, test, tokenizer, scorer, setting.beta, seed)
-        rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer)
+            flops = [[sum(f)] for f in pool_flops]  # the kept answer cost the whole pool
+        step_check = {"decode_step_flops_analytic": decode_step_flops(model, len(ids[0]) + (family == "tpp"), **cost),
+                      "decode_step_flops_measured": measure_decode_step_flops(model, ids[0], **cost)}
+        rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer, flops, step_check)
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def _answer_flops(model, ids, samples_per_prompt, cost: dict) -> list[list[int]]:
+    return [[answer_flops(model, len(p), _generated(s), **cost) for s in samples]
+            for p, samples in zip(ids, samples_per_prompt)]
 
 
 def _reward_tilt(pool, test: pd.DataFrame, tokenizer: Tokenizer, scorer: Scorer, beta: float, seed: int):

@@ -147,7 +147,7 @@ def generate_ebt(
     *,
     max_new_tokens: int,
     eos_id: int,
-    steps: int | None = None,  # thinking steps per token; None = the training count
+    steps: int | None = None,  # thinking steps per token; None = model.inference_steps
     num_candidates: int = 1,  # self-verification: M initialisations, keep the lowest final energy
     langevin_sigma: float = 0.0,
     temperature: float = 0.0,  # 0 = argmax of softmax(z_K); else sample softmax(z_K / temperature)
@@ -165,7 +165,7 @@ def generate_ebt(
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    K = steps or model.ebt_cfg.steps
+    K = steps or model.inference_steps
     M, V = num_candidates, model.cfg.vocab_size
     results = [[] for _ in prompts]
     for rows, idx, n_new, rec, cache in _decoding_batches(model, prompts, num_samples, batch_size, max_new_tokens,

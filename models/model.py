@@ -51,15 +51,24 @@ class ModelConfig:
 
 @dataclass
 class EBTConfig:
+    """How an EBT thinks and learns. System 1 and System 2 follow the official scripts
+    (alexiglad/EBT job_scripts/nlp/pretrain/ebt_s1.sh and ebt_s2.sh); see shared/reference/ebt.md.
+
+    alpha is the step size of z <- softmax(z) - alpha * dE/dp. It sets how far one step can
+    move the logits, so it must be fitted to the vocabulary, not copied: the tuning stage
+    sweeps it. System 1 learns it (lr = lr * alpha_lr_multiplier); System 2 keeps it fixed.
+    """
+
     variant: str = "system1"  # "system1" | "system2"
-    steps: int = 2  # optimisation steps per token in System-1 training (and default at inference)
-    alpha_init: float = 500.0  # logit gradients through a softmax are tiny, so the step is large
-    alpha_lr_multiplier: float = 1.0  # lr of log(alpha) = lr * this; alpha is stored as log(alpha)
+    steps: int = 2  # System 1: steps per token in training, one landscape each
+    alpha: float = 1.0
+    alpha_lr_multiplier: float = 3.0  # System 1 only; the official scripts use 3 * alpha
     init_std: float = 1.0  # z_0 ~ N(0, init_std^2) over the vocabulary
+    candidate_init_std: float = 0.02  # std of the candidate table W at initialisation
     random_steps: tuple[int, int] = (2, 3)  # System 2: step count drawn uniformly from [min, max]
-    langevin_sigma: float = 3.0  # System 2: std of the Langevin noise added after each step
-    replay_fraction: float = 0.5  # System 2: share of the batch started from replayed logits
-    replay_size: int = 64  # System 2: number of stored final-logit tensors (one per past batch row)
+    langevin_sigma: float = 3.0  # System 2: std of the noise added to z before each step
+    replay_fraction: float = 0.5  # System 2: share of each batch replayed from the buffer
+    replay_size: int = 64  # System 2: rows kept in the replay buffer
 
     def __post_init__(self):
         if self.variant not in ("system1", "system2"):
@@ -67,8 +76,16 @@ class EBTConfig:
         self.random_steps = tuple(self.random_steps)
 
     @property
+    def landscapes(self) -> int:
+        return self.steps if self.variant == "system1" else 1
+
+    @property
     def max_train_steps(self) -> int:
         return self.random_steps[1] if self.variant == "system2" else self.steps
+
+    @property
+    def uses_replay(self) -> bool:
+        return self.variant == "system2" and self.replay_fraction > 0
 
 
 # ----------------------------------------------------------------------------- trunk
@@ -231,6 +248,8 @@ def masked_cross_entropy(logits, targets, mask):
 
 
 class TransformerPP(nn.Module):
+    replay = None  # only a System-2 EBT replays earlier rows (models/checkpoint.py saves them)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -254,8 +273,15 @@ class TransformerPP(nn.Module):
             cache.length += T
         return self.head(self.trunk.norm(x))
 
-    def loss(self, idx, targets, mask):
-        return masked_cross_entropy(self(idx), targets, mask)
+    def training_loss(self, batch, thinking_steps=None) -> tuple[torch.Tensor, None]:
+        """(loss, thinking steps): the Transformer++ does not think, so None."""
+        return masked_cross_entropy(self(batch.idx), batch.targets, batch.mask), None
+
+    def validation_loss(self, batch, generator=None):
+        return self.training_loss(batch)[0]
+
+    def thinking_step_counts(self) -> list[None]:
+        return [None]
 
     def param_counts(self) -> dict:
         """Kaplan convention: 'params' excludes the input embedding and the output head."""
@@ -268,57 +294,61 @@ class TransformerPP(nn.Module):
 
 
 class ReplayBuffer:
-    """System-2 replay: start part of each batch from final logits z_K of earlier batches.
+    """System-2 replay (official `model/replay_buffer.py`, in our words): a FIFO of earlier
+    training rows, each stored with its own inputs, targets, loss mask and the final logits
+    z_K the model reached on it. A replayed row continues thinking *on its own context*
+    from where the model left it, so the landscape learns to keep improving a prediction it
+    has already made, which is what thinking longer at inference asks of it.
 
-    Each stored item is one batch row's z_K, shape [S, V]. Rows of a new batch are started
-    from random stored items, but only items whose shape matches the batch (train.py pads
-    every batch to the same length, so in practice they always match). The stored logits come
-    from other contexts: the point is to teach the energy landscape to pull confident but
-    wrong distributions back, as the replay buffers of image EBMs do. FIFO, `size` items.
+    The official code appends the replayed rows to the batch. We let them take the place of
+    the last rows of the batch instead, so every training step costs the same FLOPs and the
+    budget-to-steps plan stays exact; the replay share is the same.
     """
 
     def __init__(self, size: int, fraction: float):
         self.size, self.fraction = size, fraction
-        self.items: list[torch.Tensor] = []
+        self.rows: list[dict] = []
 
-    def initialise(self, z0):
-        n = int(round(self.fraction * z0.size(0)))
-        pool = [t for t in self.items if t.shape == z0.shape[1:]]
-        if n == 0 or len(pool) < n:
-            return z0
-        pick = torch.randperm(len(pool))[:n].tolist()  # global RNG: saved in checkpoints
-        z0 = z0.clone()
-        z0[:n] = torch.stack([pool[i] for i in pick]).to(z0)
-        return z0
+    def replay_into(self, batch_rows: int) -> list[dict]:
+        """Stored rows for the last round(fraction * batch_rows) rows of the next batch
+        (none until the buffer holds that many). Drawn with the global RNG (checkpointed)."""
+        n = int(round(self.fraction * batch_rows))
+        if n == 0 or len(self.rows) < n:
+            return []
+        return [self.rows[i] for i in torch.randperm(len(self.rows))[:n].tolist()]
 
-    def push(self, z):
-        self.items.extend(row.detach().cpu() for row in z)
-        del self.items[: max(0, len(self.items) - self.size)]
-
-    def state_dict(self):
-        return {"items": self.items}
-
-    def load_state_dict(self, state):
-        self.items = list(state["items"])
+    def push(self, idx, targets, mask, z_final):
+        for row in zip(idx, targets, mask, z_final):
+            self.rows.append({k: v.detach().cpu() for k, v in zip(("idx", "targets", "mask", "z"), row)})
+        del self.rows[: max(0, len(self.rows) - self.size)]
 
 
 class EBT(nn.Module):
+    """Energy-Based Transformer, System 1 or System 2 (see EBTConfig and shared/reference/ebt.md).
+
+    One loss signature with TransformerPP: training_loss(batch) -> (loss, thinking steps
+    used), validation_loss(batch, generator) -> loss.
+    """
+
     def __init__(self, cfg: ModelConfig, ebt_cfg: EBTConfig):
         super().__init__()
         self.cfg, self.ebt_cfg = cfg, ebt_cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.width)
         self.trunk = Trunk(cfg)
         self.cand_emb = nn.Parameter(torch.empty(cfg.vocab_size, cfg.width))  # W in e = softmax(z) @ W
-        # One embedding per trained step index; inference beyond that reuses the last one.
-        self.step_emb = nn.Embedding(ebt_cfg.max_train_steps, cfg.width)
+        # One landscape per System-1 step index (the official time embedding); System 2 has one.
+        # Zero at init: a step signal must not swamp the candidate's p @ W, which is small
+        # while p is near uniform (ebt.md, "Step conditioning scale").
+        self.step_emb = nn.Parameter(torch.zeros(ebt_cfg.landscapes, cfg.width))
         self.energy_head = nn.Linear(cfg.width, 1, bias=False)
         _init_weights(self)
-        nn.init.normal_(self.cand_emb, std=0.02)
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(ebt_cfg.alpha_init)))
-
-    @property
-    def alpha(self):
-        return self.log_alpha.exp()
+        nn.init.normal_(self.cand_emb, std=ebt_cfg.candidate_init_std)
+        alpha = torch.tensor(float(ebt_cfg.alpha))
+        if ebt_cfg.variant == "system1":  # learnable, with its own learning rate (train.make_optimizer)
+            self.alpha = nn.Parameter(alpha)
+        else:  # fixed, randomised per token during training
+            self.register_buffer("alpha", alpha)
+        self.replay = ReplayBuffer(ebt_cfg.replay_size, ebt_cfg.replay_fraction) if ebt_cfg.uses_replay else None
 
     # -- the two streams
 
@@ -349,15 +379,14 @@ class EBT(nn.Module):
             kvs = [cache.layer(i) for i in range(len(kvs))]
         return kvs
 
-    def energy(self, p, obs_kv, positions, obs_mask, step: int):
-        """Energy [B, Q] of candidate distributions p [B, Q, V].
+    def energy(self, p, obs_kv, positions, obs_mask, landscape: int):
+        """Energy [B, Q] of candidate distributions p [B, Q, V] on one landscape.
 
         positions: rotary positions, [Q] shared by every row, or [B, Q] per row.
         obs_mask: which observed keys each query sees, [Q, T] (or None: all) with shared
         positions, [B, Q, T] with per-row positions.
         """
-        step = min(step, self.step_emb.num_embeddings - 1)
-        h = p @ self.cand_emb + self.step_emb.weight[step]
+        h = p @ self.cand_emb + self.step_emb[landscape]
         cos, sin = self.trunk.cos[positions], self.trunk.sin[positions]
         if positions.dim() == 2:  # per-row positions [B, Q]: broadcast over heads
             cos, sin = cos[:, None], sin[:, None]
@@ -366,7 +395,7 @@ class EBT(nn.Module):
             h = block.forward_prediction(h, cos, sin, k_obs, v_obs, obs_mask)
         return self.energy_head(self.trunk.norm(h)).squeeze(-1).float()
 
-    def descend(self, z, obs_kv, positions, obs_mask, step: int, alpha, create_graph: bool):
+    def descend(self, z, obs_kv, positions, obs_mask, landscape: int, alpha, create_graph: bool):
         """One optimisation step: returns (z_next, energy of z).
 
         The gradient is taken with respect to p = softmax(z), not z, and the step is
@@ -375,18 +404,29 @@ class EBT(nn.Module):
         avoids that damping, as the official EBT code does.
         """
         p = torch.softmax(z, dim=-1)
-        e = self.energy(p, obs_kv, positions, obs_mask, step)
+        e = self.energy(p, obs_kv, positions, obs_mask, landscape)
         (grad,) = torch.autograd.grad(e.sum(), p, create_graph=create_graph)
         return p - alpha * grad, e
 
+    def landscape_schedule(self, n_steps: int) -> list[int]:
+        """Landscape of each step. System 1 gives step k landscape k and puts steps beyond
+        its training count on its last landscape; System 2 takes every step on its one
+        landscape. This is the official `infer_steps_final_landscape` schedule, so thinking
+        longer adds steps on the final landscape."""
+        return [min(k, self.ebt_cfg.landscapes - 1) for k in range(n_steps)]
+
+    @property
+    def inference_steps(self) -> int:
+        """Steps at validation and default decoding: the training count (System 1) or the
+        largest random count (System 2), as the official code validates."""
+        return self.ebt_cfg.max_train_steps
+
     # -- training
 
-    def sample_n_steps(self) -> int:
-        """Thinking steps for the next training step (System 2 draws them from the global RNG)."""
-        if self.ebt_cfg.variant == "system1":
-            return self.ebt_cfg.steps
-        lo, hi = self.ebt_cfg.random_steps
-        return int(torch.randint(lo, hi + 1, ()).item())
+    def thinking_step_counts(self) -> list[int]:
+        """Every step count a training step can draw (the budget planner measures each)."""
+        c = self.ebt_cfg
+        return list(range(c.random_steps[0], c.random_steps[1] + 1)) if c.variant == "system2" else [c.steps]
 
     @staticmethod
     def _loss_queries(z0, targets, mask, n_queries: int | None):
@@ -411,50 +451,75 @@ class EBT(nn.Module):
         z0 = z0.gather(1, order[..., None].expand(-1, -1, z0.size(-1)))
         return z0, order + 1, obs_mask, targets.gather(1, order), mask.gather(1, order)
 
-    def loss(self, idx, targets, mask, n_steps: int, replay: ReplayBuffer | None = None,
-             n_queries: int | None = None):
-        """Cross entropy of softmax(z) against the next token, through the thinking steps.
+    def training_loss(self, batch, thinking_steps: int | None = None) -> tuple[torch.Tensor, int]:
+        """(cross entropy of softmax(z) against the next token through the thinking steps,
+        the step count used). System 2 draws the count unless thinking_steps fixes it (the
+        FLOP planner measures each count). Randomness comes from the global torch RNG,
+        which the trainer checkpoints."""
+        if self.ebt_cfg.variant == "system1":
+            return self._system1_loss(batch), self.ebt_cfg.steps
+        lo, hi = self.ebt_cfg.random_steps
+        n_steps = thinking_steps or int(torch.randint(lo, hi + 1, ()).item())
+        return self._system2_loss(batch, n_steps), n_steps
 
-        System 1: z is detached before each step, so each step's loss trains one step of
-        descent; losses are averaged over steps. System 2: no detach (the gradient flows
-        through the whole trajectory), per-token random alpha in [alpha/2, 2 alpha], Langevin
-        noise, replayed starts, and the loss on the final step only. Randomness comes from
-        the global torch RNG, which the trainer checkpoints.
-        """
-        c = self.ebt_cfg
-        obs_kv = self.observed_kv(idx)  # once per trajectory, reused by every step below
-        z0 = torch.randn(*idx.shape, self.cfg.vocab_size, device=idx.device) * c.init_std
-        z, positions, obs_mask, targets, mask = self._loss_queries(z0, targets, mask, n_queries)
-        B, Q = targets.shape
-        alpha = self.alpha
-        system2 = c.variant == "system2"
-        if system2:
-            if replay is not None:
-                z = replay.initialise(z)
-            alpha = alpha * torch.empty(B, Q, 1, device=idx.device).uniform_(0.5, 2.0)
+    def _system1_loss(self, batch):
+        """Official System 1: z is detached before each step and every step keeps its graph
+        (create_graph), so each step's loss trains one step of descent on its own landscape;
+        losses are averaged over steps. Learnable alpha, no noise, no replay."""
+        obs_kv = self.observed_kv(batch.idx)  # once per trajectory, reused by every step below
+        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, device=batch.idx.device) * self.ebt_cfg.init_std
+        z, positions, obs_mask, targets, mask = self._loss_queries(z0, batch.targets, batch.mask, batch.n_queries)
         losses = []
-        z.requires_grad_(True)
-        for k in range(n_steps):
-            if not system2:
-                z = z.detach().requires_grad_(True)
-            if system2 and c.langevin_sigma > 0:
-                # Noise before the step, so the final z_K (the one scored) is a descent output.
-                z = z + c.langevin_sigma * torch.randn_like(z)
-            z, _ = self.descend(z, obs_kv, positions, obs_mask, k, alpha, create_graph=True)
-            if not system2 or k == n_steps - 1:
-                losses.append(masked_cross_entropy(z, targets, mask))
-        if system2 and replay is not None:
-            replay.push(z.detach())
+        for landscape in self.landscape_schedule(self.ebt_cfg.steps):
+            z = z.detach().requires_grad_(True)
+            z, _ = self.descend(z, obs_kv, positions, obs_mask, landscape, self.alpha, create_graph=True)
+            losses.append(masked_cross_entropy(z, targets, mask))
         return torch.stack(losses).mean()
 
-    @torch.no_grad()
-    def eval_loss(self, idx, targets, mask, generator: torch.Generator, n_queries: int | None = None):
-        """Loss of softmax(z_K) after the training step count, no noise, z_0 from `generator`
-        (kept separate so evaluation never disturbs the training RNG stream)."""
+    def _system2_loss(self, batch, n_steps: int):
+        """Official System 2 (ebt_s2.sh): n_steps drawn from random_steps, all on one
+        landscape; alpha fixed and randomised per token in [alpha/2, 2 alpha]; Langevin noise
+        on z before each step; truncated backpropagation (only the final step keeps a
+        gradient graph, and only its loss counts); part of the batch replays stored rows
+        with their own context and final logits."""
+        c = self.ebt_cfg
+        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, device=batch.idx.device) * c.init_std
+        idx, targets, mask, z_replayed = self._with_replayed_rows(batch)
         obs_kv = self.observed_kv(idx)
-        z0 = torch.randn(*idx.shape, self.cfg.vocab_size, generator=generator, device=generator.device)
-        z0, positions, obs_mask, targets, mask = self._loss_queries(z0.to(idx.device), targets, mask, n_queries)
-        z = self.think(z0 * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.ebt_cfg.steps)[0]
+        z, positions, obs_mask, targets_q, mask_q = self._loss_queries(z0, targets, mask, batch.n_queries)
+        if z_replayed is not None:  # replayed rows start from their own stored final logits
+            z = torch.cat([z[: len(z) - len(z_replayed)], z_replayed])
+        alpha = self.alpha * torch.empty(*targets_q.shape, 1, device=idx.device).uniform_(0.5, 2.0)
+        for k in range(n_steps):
+            final = k == n_steps - 1
+            if c.langevin_sigma > 0:
+                z = z + c.langevin_sigma * torch.randn_like(z)
+            z = z.detach().requires_grad_(True)  # earlier steps feed the final one as constants
+            z, _ = self.descend(z, obs_kv, positions, obs_mask, 0, alpha, create_graph=final)
+        if self.replay is not None:
+            self.replay.push(idx, targets, mask, z)
+        return masked_cross_entropy(z, targets_q, mask_q)
+
+    def _with_replayed_rows(self, batch):
+        """The batch with its last rows replaced by replayed ones: (idx, targets, mask, their
+        stored z in the query layout, or None when nothing is replayed)."""
+        replayed = self.replay.replay_into(len(batch.idx)) if self.replay is not None else []
+        if not replayed:
+            return batch.idx, batch.targets, batch.mask, None
+        keep = len(batch.idx) - len(replayed)
+        stored = {k: torch.stack([r[k] for r in replayed]).to(batch.idx.device) for k in ("idx", "targets", "mask", "z")}
+        fresh = {"idx": batch.idx, "targets": batch.targets, "mask": batch.mask}
+        return (*(torch.cat([fresh[k][:keep], stored[k]]) for k in ("idx", "targets", "mask")), stored["z"])
+
+    @torch.no_grad()
+    def validation_loss(self, batch, generator: torch.Generator):
+        """Loss of softmax(z_K) after inference_steps, with no noise and the base alpha;
+        z_0 comes from `generator`, so evaluation never disturbs the training RNG stream."""
+        obs_kv = self.observed_kv(batch.idx)
+        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, generator=generator, device=generator.device)
+        z0, positions, obs_mask, targets, mask = self._loss_queries(z0.to(batch.idx.device), batch.targets,
+                                                                    batch.mask, batch.n_queries)
+        z = self.think(z0 * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.inference_steps)[0]
         return masked_cross_entropy(z, targets, mask)
 
     # -- inference
@@ -462,23 +527,24 @@ class EBT(nn.Module):
     def think(self, z, obs_kv, positions, obs_mask, n_steps: int, sigma: float = 0.0, generator=None):
         """Gradient descent on z as in training (Langevin noise, if any, before each step), with
         no graph kept. Returns (z_K, energies): energies [K+1, B, Q] holds the energy each
-        step started from, then the energy of z_K under the last step's embedding.
+        step started from, then the energy of z_K on the last step's landscape.
 
         obs_kv is the per-layer (k, v) list, or a function returning it that is called at
         every step: the uncached baseline that recomputes the observed stream each time.
         """
         energies = []
         alpha = self.alpha.detach()
-        for k in range(n_steps):
+        schedule = self.landscape_schedule(max(n_steps, 1))
+        for landscape in schedule[:n_steps]:
             if sigma > 0:
                 z = z + sigma * torch.randn(z.shape, generator=generator, device=z.device)
             kv = obs_kv() if callable(obs_kv) else obs_kv
             with torch.enable_grad():
-                z, e = self.descend(z.detach().requires_grad_(True), kv, positions, obs_mask, k, alpha,
+                z, e = self.descend(z.detach().requires_grad_(True), kv, positions, obs_mask, landscape, alpha,
                                     create_graph=False)
             energies.append(e.detach())
         kv = obs_kv() if callable(obs_kv) else obs_kv
-        last = self.energy(torch.softmax(z, dim=-1), kv, positions, obs_mask, max(n_steps - 1, 0))
+        last = self.energy(torch.softmax(z, dim=-1), kv, positions, obs_mask, schedule[-1])
         energies.append(last.detach())
         return z.detach(), torch.stack(energies)
 

@@ -1,5 +1,6 @@
 """Decoding: the KV cache changes nothing but speed, seeding, EOS handling, best-of-k."""
 
+import pytest
 import torch
 
 from models.generate import best_of_k, generate_ebt, generate_tpp
@@ -22,7 +23,7 @@ def _tpp():
 
 def _ebt():
     torch.manual_seed(0)
-    return EBT(CFG, EBTConfig(alpha_init=50.0))
+    return EBT(CFG, EBTConfig(alpha=5.0))
 
 
 def test_tpp_cache_equals_recompute():
@@ -91,3 +92,40 @@ def test_self_verification_keeps_the_lowest_energy_candidate():
     e1 = torch.tensor([r[0].energies[0] for r in one])
     e16 = torch.tensor([r[0].energies[0] for r in many])
     assert e16.mean() < e1.mean()
+
+
+def test_decode_step_flops_match_the_counter_and_scale_with_thinking_and_candidates():
+    """The analytic cost of one decode step agrees with FlopCounterMode on a real step, for
+    every kind of setting; thinking x4 costs 4x the steps of x1, and M candidates cost M
+    times one candidate."""
+    from models.flops import decode_step_flops, measure_decode_step_flops
+
+    tpp, ebt = _tpp(), _ebt()
+    prompt = PROMPTS[2]
+    measured = measure_decode_step_flops(tpp, prompt)
+    assert abs(decode_step_flops(tpp, len(prompt) + 1) / measured - 1) < 0.10
+    m = {(K, M): measure_decode_step_flops(ebt, prompt, K, M) for K in (0, 2, 8) for M in (1, 2, 4)}
+    for (K, M), value in m.items():
+        assert abs(decode_step_flops(ebt, len(prompt), K, M) / value - 1) < 0.10, (K, M)
+    # thinking longer: the steps of x4 (K = 8) cost 4x the steps of x1 (K = 2)
+    assert (m[8, 1] - m[0, 1]) / (m[2, 1] - m[0, 1]) == pytest.approx(4.0, rel=0.02)
+    # self-verification: each candidate costs the same, so M = 4 adds 3 candidates to M = 1
+    per_candidate = m[2, 2] - m[2, 1]
+    assert (m[2, 4] - m[2, 1]) / per_candidate == pytest.approx(3.0, rel=0.02)
+    assert m[2, 4] > 3 * m[2, 1] * 0.9  # candidates dominate the cost of a step
+
+
+def test_answer_flops_charge_prefill_and_every_generated_token():
+    from models.flops import answer_flops, decode_step_flops, prefill_flops
+
+    tpp, ebt = _tpp(), _ebt()
+    P = 6
+    # Transformer++: the prefill yields token 0, then one cached step per later token
+    assert answer_flops(tpp, P, 3) == prefill_flops(tpp, P) + decode_step_flops(tpp, P + 1) + decode_step_flops(tpp, P + 2)
+    # EBT: every token, the first included, is a thinking step at its own context
+    one = answer_flops(ebt, P, 1, thinking_steps=2)
+    assert one == prefill_flops(ebt, P - 1) + decode_step_flops(ebt, P, 2)
+    # x4 thinking: 17 step-forwards a token instead of 5, less the shared observed stream
+    base = answer_flops(ebt, P, 4, thinking_steps=2)
+    assert 2.5 < answer_flops(ebt, P, 4, thinking_steps=8) / base < 17 / 5
+    assert 2.5 < answer_flops(ebt, P, 4, 2, candidates=4) / base < 4

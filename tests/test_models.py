@@ -1,7 +1,11 @@
-"""Structural properties of the two models: causality, leakage-freedom, counts, gradients."""
+"""Structural properties of the two models: causality, leakage-freedom, counts, gradients,
+the start of training, and System 2 as the official recipe has it."""
+
+import math
 
 import torch
 
+from models.data import Batch
 from models.model import EBT, EBTConfig, ModelConfig, TransformerPP
 
 CFG = ModelConfig(vocab_size=40, depth=2, width=32, heads=4, max_seq_len=24)
@@ -24,7 +28,7 @@ def _energy_and_grad(model, idx, z):
     obs = model.observed_kv(idx)
     mask = torch.ones(S, S, dtype=torch.bool).tril()
     z = z.clone().requires_grad_(True)
-    e = model.energy(z, obs, torch.arange(1, S + 1), mask, step=0)
+    e = model.energy(z, obs, torch.arange(1, S + 1), mask, landscape=0)
     (g,) = torch.autograd.grad(e.sum(), z)
     return e.detach(), g
 
@@ -66,8 +70,8 @@ def test_param_counts_follow_the_stated_convention():
         c = model.param_counts()
         assert c["params_with_embeddings"] == sum(p.numel() for p in model.parameters())
         assert c["params"] == c["params_with_embeddings"] - excluded
-    # same trunk; the EBT adds a step table, an energy head and log(alpha)
-    extra = ebt.step_emb.weight.numel() + d + 1
+    # same trunk; the EBT adds a step table, an energy head and its learnable alpha
+    extra = ebt.step_emb.numel() + d + 1
     assert ebt.param_counts()["params"] == tpp.param_counts()["params"] + extra
 
 
@@ -78,11 +82,14 @@ def test_ebt_training_loss_reaches_every_parameter_through_second_order_terms():
         idx = torch.randint(0, 40, (2, 10))
         targets = torch.randint(0, 40, (2, 10))
         mask = torch.ones(2, 10, dtype=torch.bool)
-        loss = model.loss(idx, targets, mask, n_steps=2)
+        loss, _ = model.training_loss(Batch(idx, targets, mask), thinking_steps=2)
         loss.backward()
         assert torch.isfinite(loss)
-        # alpha and the energy head only influence the loss through dE/dz, i.e. second order
-        assert model.log_alpha.grad.abs() > 0
+        # alpha and the energy head only influence the loss through dE/dp, i.e. second order
+        if variant == "system1":
+            assert model.alpha.grad.abs() > 0
+        else:  # System 2 keeps alpha fixed
+            assert not model.alpha.requires_grad
         assert model.energy_head.weight.grad.abs().sum() > 0
         assert model.tok_emb.weight.grad.abs().sum() > 0  # via the observed stream's keys/values
 
@@ -102,17 +109,99 @@ def test_ebt_loss_on_loss_positions_only_equals_the_full_layout():
     for n_queries in (None, 6):
         model.zero_grad()
         torch.manual_seed(1)  # same z_0 draws in both layouts
-        loss = model.loss(idx, targets, mask, n_steps=2, n_queries=n_queries)
+        loss, _ = model.training_loss(Batch(idx, targets, mask, n_queries))
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     (full, g_full), (cut, g_cut) = results
     torch.testing.assert_close(cut, full, rtol=1e-5, atol=1e-6)
     for name in g_full:
         torch.testing.assert_close(g_cut[name], g_full[name], rtol=1e-4, atol=1e-7, msg=name)
-    assert not torch.allclose(model.loss(idx, targets, ~mask, n_steps=2).detach(), full)  # the mask matters
+    assert not torch.allclose(model.training_loss(Batch(idx, targets, ~mask))[0].detach(), full)  # the mask matters
     try:
-        model.loss(idx, targets, mask, n_steps=2, n_queries=5)
+        model.training_loss(Batch(idx, targets, mask, 5))
     except ValueError as e:
         assert "n_queries=5" in str(e)
     else:
         raise AssertionError("a row with more loss positions than n_queries must be refused")
+
+
+def _default_config():
+    import yaml
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+
+
+def test_ebt_starts_near_a_uniform_guess_on_the_default_vocabulary():
+    """At initialisation one step of thinking must not push the logits far from uniform:
+    the first training loss of both EBT variants, with the default config's step size, is
+    close to ln|V|. (With the old alpha = 500 it was about 150 nats.)"""
+    cfg = _default_config()
+    V = 6 + cfg["graph"]["num_labels"] + cfg["graph"]["num_nodes"]  # specials + labels + nodes
+    ebt = {k: v for k, v in cfg["ebt"].items() if k in EBTConfig.__dataclass_fields__}
+    torch.manual_seed(0)
+    idx, targets = torch.randint(0, V, (2, 64, 20))
+    mask = torch.ones(64, 20, dtype=torch.bool)
+    for variant in ("system1", "system2"):
+        model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(variant=variant, **ebt))
+        assert torch.count_nonzero(model.step_emb) == 0  # the step signal starts at zero
+        loss, _ = model.training_loss(Batch(idx, targets, mask))
+        assert abs(loss.item() - math.log(V)) < 0.5, (variant, loss.item(), math.log(V))
+    # the failure it guards against: a step size far too large for this vocabulary
+    model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(alpha=500.0))
+    assert model.training_loss(Batch(idx, targets, mask))[0].item() > 10 * math.log(V)
+
+
+def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
+    torch.manual_seed(0)
+    model = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.0))
+    calls = []
+    descend = model.descend
+
+    def spy(z, *args, create_graph):
+        calls.append((create_graph, z.grad_fn is None))
+        return descend(z, *args, create_graph=create_graph)
+
+    model.descend = spy
+    idx, targets = torch.randint(0, 40, (2, 3, 10))
+    loss, steps = model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)), thinking_steps=3)
+    # each step starts from a detached z (a leaf, no link to earlier steps), and only the
+    # last one builds the second-order graph
+    assert steps == 3 and calls == [(False, True), (False, True), (True, True)]
+    loss.backward()
+    assert model.energy_head.weight.grad.abs().sum() > 0
+    # System 1 keeps a graph on every step
+    calls.clear()
+    model = EBT(CFG, EBTConfig(variant="system1", steps=2))
+    descend = model.descend
+    model.descend = spy
+    model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)))
+    assert [g for g, _ in calls] == [True, True]
+
+
+def test_replayed_row_carries_its_own_sequence_context():
+    """A replayed row brings back its own inputs, targets, mask and final logits, together."""
+    torch.manual_seed(0)
+    model = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.5, replay_size=8))
+    S, Q = 10, 4
+    stored_idx = torch.arange(8)[:, None].expand(8, S) + 20  # row r is filled with token 20 + r
+    stored_z = torch.arange(8, dtype=torch.float)[:, None, None].expand(8, Q, 40)  # z of row r is r everywhere
+    mask = torch.zeros(8, S, dtype=torch.bool)
+    mask[:, 5:9] = True
+    model.replay.push(stored_idx, stored_idx + 1, mask, stored_z)
+    fresh = Batch(torch.zeros(6, S, dtype=torch.long), torch.zeros(6, S, dtype=torch.long),
+                  torch.ones(6, S, dtype=torch.bool), Q)
+    idx, targets, row_mask, z = model._with_replayed_rows(fresh)
+    assert idx.shape == (6, S) and z.shape == (3, Q, 40)  # 3 of 6 rows replayed, fresh rows first
+    assert (idx[:3] == 0).all()
+    for row in range(3):
+        r = int(idx[3 + row, 0]) - 20
+        assert (idx[3 + row] == 20 + r).all() and (targets[3 + row] == 21 + r).all()
+        assert (z[row] == r).all()  # the logits this very sequence ended with
+        assert torch.equal(row_mask[3 + row], mask[r])
+    assert len({int(i) for i in idx[3:, 0]}) == 3  # three different stored rows
+    # a training step stores its rows, and an empty buffer replays nothing
+    empty = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.5, replay_size=8))
+    assert empty._with_replayed_rows(fresh)[3] is None
+    empty.training_loss(Batch(torch.randint(0, 40, (6, S)), torch.randint(0, 40, (6, S)), mask[:6], Q))
+    assert len(empty.replay.rows) == 6 and empty.replay.rows[0]["z"].shape == (Q, 40)

@@ -1,9 +1,10 @@
-# One job trains one (architecture, budget, shape, seed) to its FLOP budget.
-# The job checkpoints into its run directory; a rerun resumes from there.
+# One job trains one (architecture, budget, shape, seed) to its FLOP budget, with the
+# architecture's tuned setting. It checkpoints into its run directory; a rerun resumes there.
 rule train:
     input:
         corpus=f"{RESULTS}/task/corpus.parquet",
         labels=f"{RESULTS}/task/labels.parquet",
+        tuned=f"{RESULTS}/tuning/{{arch}}/best.json",
     output:
         model=f"{RUN_DIR}/model.pt",
         summary=f"{RUN_DIR}/train_summary.parquet",

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 
 from creativity.io import redirect_log, write_parquet
@@ -6,6 +8,9 @@ from models.experiment import train_run
 
 with redirect_log(snakemake.log[0]):
     p = snakemake.params
+    # A grid run trains with its architecture's tuned setting; a tuning run with its own.
+    tuned = snakemake.input.get("tuned")
+    setting = json.load(open(tuned))["setting"] if tuned else p.setting
     summary, curve = train_run(
         run=p.run,
         corpus=pd.read_parquet(snakemake.input.corpus),
@@ -14,6 +19,7 @@ with redirect_log(snakemake.log[0]):
         model_cfg=p.model,
         train_cfg=p.train,
         ebt_cfg=p.ebt,
+        setting=setting,
         device=p.device,
         threads=snakemake.threads,
         run_dir=snakemake.output.model.rsplit("/", 1)[0],
