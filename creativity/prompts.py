@@ -174,10 +174,11 @@ def build_prompts(graph: ConceptGraph, spec: PromptSpec, heldout=np.empty(0, dty
     ood = _draw(graph, spec, levels, spec.ood_prompts, (spec.max_hops + 1, spec.ood_max_hops), rng, "ood",
                 keep_prompt=lambda p: shortest_solution(graph, p, spec.max_hops) is None)
     taken = {frozenset((p.start, p.end)) for p in test + ood}
+    withheld = set(np.asarray(heldout).tolist())
 
     def demonstrable(walk):
         nodes = walk[0]
-        return frozenset((nodes[0], nodes[-1])) not in taken and not np.isin(walk_keys(graph, nodes), heldout).any()
+        return frozenset((nodes[0], nodes[-1])) not in taken and withheld.isdisjoint(walk_keys(graph, nodes).tolist())
 
     train = [p for k in levels for p in _draw(graph, spec, [k], spec.train_per_level, hops, rng, "training",
                                               keep_walk=demonstrable)]

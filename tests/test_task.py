@@ -10,7 +10,8 @@ from creativity.baseline import FeasibleWalks, baseline_samples
 from creativity.corpus import encode_corpus
 from creativity.evaluate import metrics_table, score_samples
 from creativity.graph import ConceptGraph, node_names, random_graph
-from creativity.prompts import Prompt, PromptSpec, TaskTooHardError, build_prompts, shortest_solution
+from creativity.prompts import (Prompt, PromptSpec, TaskTooHardError, build_prompts, sample_walk, shortest_solution,
+                                walk_tokens)
 from creativity.scoring import Scorer, ScoreWeights, aggregate, mean_pairwise_distances
 from creativity.task import (build_task_tables, load_graph, max_answer_hops, scorer_for, sequence_limits,
                              tokenizer_for)
@@ -442,3 +443,20 @@ def test_metrics_keep_test_and_ood_apart(small_tables):
     assert by_level["n_samples"].sum() == pooled.loc["test", "n_samples"]
     for col in ["copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate"]:
         assert col in m.columns
+
+
+def test_copies_are_found_on_a_graph_too_large_to_pack_windows_into_integers():
+    g = random_graph(9000, 4, 3.0, 1.0, seed=0)  # 14 bits a node: a 5-node window needs 70 > 63 bits
+    rng = np.random.default_rng(0)
+    walk = None
+    while walk is None:
+        walk = sample_walk(g, np.arange(9000), 5, False, rng)
+    nodes, labels = walk
+    demo = walk_tokens(g, nodes[:5], labels[:4])  # 4 hops
+    s = make_scorer(g, demos=[demo])
+    full = walk_tokens(g, nodes, labels)
+    r = score_one(s, full, full[0], full[-1])
+    assert r.copied and r.copy_share == pytest.approx(4 / 5)
+    r = score_one(s, full[::-1], full[-1], full[0])
+    assert r.copied and r.copy_share == pytest.approx(4 / 5)
+    assert not score_one(s, full[2:], full[2], full[-1]).copied
