@@ -29,7 +29,8 @@ def name(label: str) -> str:
 def num(v: float) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
-    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    text = f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return text.replace("e+", "e")
 
 
 def ci(row) -> str:
@@ -149,7 +150,7 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
 
 
 DIAGNOSTICS = [("validity", "test"), ("validity", "ood"), ("creativity", "test"), ("copy_rate", "test"),
-               ("combinatorial_novelty", "test"), ("uses_heldout_rate", "test"), ("revisit_rate", "test")]
+               ("copy_share", "test"), ("combinatorial_novelty", "test"), ("uses_heldout_rate", "test"), ("revisit_rate", "test")]
 
 
 def diagnostics_table(fits: pd.DataFrame) -> str:

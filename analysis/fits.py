@@ -44,7 +44,7 @@ Kinds (module that computes them):
     tradeoff_scaling      (tradeoff) per (arch, variant): slope_per_ln_flops, mean_net_slope.
     pareto_hypervolume, pareto_front, pareto_hv_delta   (pareto) per level.
     summary               per (arch, variant, budget, split) at the default decoding: mean over
-                          runs of validity, creativity, copy_rate, combinatorial_novelty,
+                          runs of validity, creativity, copy_rate, copy_share, combinatorial_novelty,
                           uses_heldout_rate, revisit_rate, with a prompt bootstrap CI.
 
 IsoFLOP creativity uses each architecture's default decoding (greedy, think_x1), not its
@@ -70,7 +70,8 @@ RUN_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "seed", 
                "val_loss", "status"]
 METRIC_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "params", "flops_measured", "decoding",
                   "level", "creativity", "validity", "novelty_valid", "utility"]
-SUMMARY_METRICS = ("validity", "creativity", "copy_rate", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate")
+SUMMARY_METRICS = ("validity", "creativity", "copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate",
+                   "revisit_rate")
 _TEXT = ("run_id", "arch", "variant", "decoding", "status", "split")
 
 

@@ -34,7 +34,10 @@ def front_mask(x, y) -> np.ndarray:
     mask = np.zeros(len(x), dtype=bool)
     finite = np.isfinite(x) & np.isfinite(y)
     if finite.any():
-        mask[finite] = moocore.is_nondominated(np.c_[x[finite], y[finite]], maximise=True, keep_weakly=True)
+        # Means of the same values summed in another order differ in the last bits; rounding
+        # keeps such ties tied instead of letting rounding noise pick a winner.
+        pts = np.round(np.c_[x[finite], y[finite]], 12)
+        mask[finite] = moocore.is_nondominated(pts, maximise=True, keep_weakly=True)
     return mask
 
 

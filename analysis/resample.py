@@ -31,6 +31,7 @@ STATISTICS = {
     "utility": ("utility", False),
     "novelty_valid": ("novelty", True),
     "copy_rate": ("copied", True),
+    "copy_share": ("copy_share", True),  # share of a valid walk's hops inside copied demonstrations
     "combinatorial_novelty": ("combinatorial_novelty", True),
     "uses_heldout_rate": ("uses_heldout", True),
     "revisit_rate": ("error_type", False),  # share of samples whose error is a revisit

@@ -81,7 +81,10 @@ def test_feasible_baseline_is_scored_like_a_run(tiny_run):
 
 def test_figures_and_report(tiny_run):
     figures = sorted(p.name for p in (tiny_run / "results/figures").glob("*.png"))
-    assert len(figures) == 9 and all((tiny_run / "results/figures" / f).stat().st_size > 5000 for f in figures)
+    assert len(figures) == 10 and all((tiny_run / "results/figures" / f).stat().st_size > 5000 for f in figures)
+    findings = (tiny_run / "results/report/findings.html").read_text()
+    assert "Does the EBT move the novelty" in findings and "feasible set" in findings
+    assert "<input" in (tiny_run / "results/report/samples.html").read_text()
     result = run_snakemake(tiny_run, "--cores", "1", "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tiny_run / "results/report.html").stat().st_size > 100_000
