@@ -64,7 +64,9 @@ class FeasibleWalks:
             raise ValueError(f"no walk of at most {max_hops} hops answers the prompt from node {start} to {end}")
         flat = by_hops.ravel() / by_hops.sum()
         walks = []
-        while len(walks) < k:
+        for _ in range(1000 * k):
+            if len(walks) == k:
+                return walks
             more, i = divmod(int(rng.choice(len(flat), p=flat)), len(first))  # hops after the first
             edge, mask = first[i], bit[first[i]]
             nodes = [start, self.head[edge]]
@@ -76,6 +78,9 @@ class FeasibleWalks:
                 nodes.append(self.head[edge])
             if self.allow_revisits or len(set(nodes)) == len(nodes):
                 walks.append([int(x) for x in nodes])
+        if len(walks) < k:
+            raise ValueError(f"drew {len(walks)} of {k} walks from node {start} to {end} without a revisit "
+                             f"in {1000 * k} tries: almost every counted walk revisits a node")
         return walks
 
 

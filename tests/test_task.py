@@ -460,3 +460,14 @@ def test_copies_are_found_on_a_graph_too_large_to_pack_windows_into_integers():
     r = score_one(s, full[::-1], full[-1], full[0])
     assert r.copied and r.copy_share == pytest.approx(4 / 5)
     assert not score_one(s, full[2:], full[2], full[-1]).copied
+
+
+def test_baseline_refuses_a_prompt_only_walks_with_revisits_answer():
+    # 0 -[0]- 1 -[1]- 2 and a triangle 2-3-4 labelled 2: from 0 to 2 with R2 needs the triangle,
+    # whose only walks back to 2 revisit it.
+    g = ConceptGraph(nodes=node_names(5), labels=["R0", "R1", "R2"],
+                     edges=np.array([[0, 1, 0], [1, 2, 1], [2, 3, 2], [2, 4, 2], [3, 4, 2]]))
+    with pytest.raises(ValueError, match="revisit"):
+        FeasibleWalks(g, allow_revisits=False).sample(0, 2, [2], [], 5, 2, np.random.default_rng(0))
+    walks = FeasibleWalks(g, allow_revisits=True).sample(0, 2, [2], [], 5, 2, np.random.default_rng(0))
+    assert all(w[-1] == 2 and len(set(w)) < len(w) for w in walks)
