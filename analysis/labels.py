@@ -61,3 +61,8 @@ def shape_values(table: pd.DataFrame, axis: str) -> pd.Series:
 def in_distribution(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of the in-distribution test split (all rows when the table has no split column)."""
     return table[table["split"] == "test"] if "split" in table.columns else table
+
+
+def flops_text(value: float) -> str:
+    """3 significant digits without the exponent's plus sign and zero: 6e9, 1.39e12."""
+    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import resample
-from analysis.labels import DEFAULT_DECODING, LABEL, is_oracle
+from analysis.labels import DEFAULT_DECODING, LABEL, flops_text, is_oracle
 
 METRICS = ("creativity", "validity", "novelty_valid")
 
@@ -55,8 +55,8 @@ def matched_decodings(inference_flops: pd.DataFrame) -> tuple[dict[str, str], di
         row = under.iloc[-1] if len(under) else menu.iloc[0]
         chosen[side], flops[side] = row["decoding"], float(row["flops"])
     if max(flops.values()) > level * (1 + 1e-9):
-        notes.append(f"no setting of one arm fits under {level:.3g} FLOPs; its cheapest is used")
-    notes.append(f"inference FLOPs per sample: ebt {flops['ebt']:.3g}, tpp {flops['tpp']:.3g} "
+        notes.append(f"no setting of one arm fits under {flops_text(level)} FLOPs; its cheapest is used")
+    notes.append(f"inference FLOPs per sample: ebt {flops_text(flops['ebt'])}, tpp {flops_text(flops['tpp'])} "
                  f"(ratio {flops['ebt'] / flops['tpp']:.2f})")
     return chosen, flops, "; ".join(notes)
 
@@ -110,4 +110,4 @@ def _inference_flops(metrics: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd
 
 
 def _fmt(budgets: pd.Series) -> str:
-    return ", ".join(f"{b:.3g}" for b in sorted(set(budgets)))
+    return ", ".join(flops_text(b) for b in sorted(set(budgets)))

@@ -180,7 +180,7 @@ def batch_glm(u: np.ndarray, y: np.ndarray, link: str, iterations: int = 50) -> 
 
     link "log": E[y] = exp(a + b·u), y >= 0; "logit": E[y] = 1/(1 + exp(-a - b·u)), 0 <= y <= 1.
     Rows where the fit is not identified (< 2 distinct u; y all 0, or all 1 for logit;
-    no convergence, e.g. perfect separation) give NaN.
+    no convergence or a curve running off to a boundary, i.e. separation) give NaN.
     """
     if link not in LINKS:
         raise ValueError(f"link must be one of {LINKS}")
@@ -213,6 +213,11 @@ def batch_glm(u: np.ndarray, y: np.ndarray, link: str, iterations: int = 50) -> 
     distinct = np.nanmax(np.where(m, u, np.nan), axis=1) - np.nanmin(np.where(m, u, np.nan), axis=1) > 1e-12 \
         if u.shape[1] else np.zeros(len(u), bool)
     has_signal = (yy.sum(axis=1) > 0) & ((link == "log") | ((yy * m).sum(axis=1) < n))
-    ok = converged & distinct & has_signal & (n >= 2)
+    # A curve that changes by more than e^30 over the data's range has run off to a boundary
+    # (e.g. zeros at one end only): that is separation, not an estimate.
+    span = np.nan_to_num(np.nanmax(np.where(m, u, np.nan), axis=1) - np.nanmin(np.where(m, u, np.nan), axis=1)) \
+        if u.shape[1] else np.zeros(len(u))
+    bounded = np.abs(b) * span < 30
+    ok = converged & distinct & has_signal & bounded & (n >= 2)
     with np.errstate(invalid="ignore"):
         return np.where(ok, a - b * centre, np.nan), np.where(ok, b, np.nan)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import resample
+from analysis.labels import flops_text
 from analysis.powerlaw import batch_glm, batch_ols
 
 X_AXES = ("flops_measured", "params", "tokens")
@@ -95,7 +96,8 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
                                     n_boot=int(np.isfinite(b[1:]).sum()), note=note)
                 intercept = np.exp(a) if model != "glm_logit" else a
                 for name, est in zip(names, (intercept, b)):
-                    lo, hi = resample.percentile_ci(est[1:])
+                    # Resamples say nothing about an estimate the data do not identify.
+                    lo, hi = resample.percentile_ci(est[1:]) if np.isfinite(est[0]) else (np.nan, np.nan)
                     rows.append(dict(common, kind="power_law", parameter=name, estimate=float(est[0]),
                                      ci_low=float(lo), ci_high=float(hi), ci_method="bootstrap_percentile"))
                 rows += _curve_rows(common, model, a, b, np.exp(u[0][np.isfinite(u[0])]))
@@ -148,8 +150,8 @@ def scaling_rate_rows(runs: pd.DataFrame, loss: np.ndarray, draws: resample.Draw
             ratio = slopes[label] / slopes["tpp"] - 1
         ci = resample.percentile_ci(ratio[1:])
         arch, variant = runs.loc[runs[label_col] == label, ["arch", "variant"]].iloc[0]
-        note = (f"shared budget range {lo:.3g}-{hi:.3g} FLOPs holds {counts[label]} {label} and {counts['tpp']} tpp "
-                f"budget(s); a slope needs >= 2") if min(counts.values()) < 2 else f"shared range {lo:.3g}-{hi:.3g} FLOPs"
+        note = (f"shared budget range {flops_text(lo)}-{flops_text(hi)} FLOPs holds {counts[label]} {label} and {counts['tpp']} tpp "
+                f"budget(s); a slope needs >= 2") if min(counts.values()) < 2 else f"shared range {flops_text(lo)}-{flops_text(hi)} FLOPs"
         common = dict(kind="scaling_rate", metric="val_loss", x="flops_measured", subset="frontier",
                       method="ols_semilog", note=note)
         rows.append(dict(common, arch="ebt/tpp", variant=f"{variant}/tpp", parameter="ratio", estimate=float(ratio[0]),

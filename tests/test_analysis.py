@@ -290,6 +290,8 @@ def test_batch_glm_recovers_exact_laws_and_keeps_zeros():
     assert np.isnan(powerlaw.batch_glm(u, np.ones((1, 6)), "logit")[1][0])
     assert np.isnan(powerlaw.batch_glm(u, np.array([[0, 0, 0, 1, 1, 1.0]]), "logit")[1][0])
     assert np.isnan(powerlaw.batch_glm(np.full((1, 3), 2.0), np.ones((1, 3)), "log")[1][0])
+    # Zeros at the low end only: the log-link MLE runs off to b = +inf (separation), not an estimate.
+    assert np.isnan(powerlaw.batch_glm(np.array([[0.0, 1, 2, 3]]), np.array([[0, 0, 0, 1.0]]), "log")[1][0])
     with pytest.raises(ValueError):
         powerlaw.batch_glm(u, y, "probit")
 
