@@ -66,8 +66,10 @@ def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier"
         law = laws[(laws[LABEL] == label) & (laws["x"] == "flops_measured")].set_index(["metric", "parameter"])
         exp = law.loc[("creativity", "exponent")] if ("creativity", "exponent") in law.index else None
         text = f"{arch_name(label)} ({DEFAULT_DECODING.get(label.split('-')[0], '?')})"
-        if exp is not None:
+        if exp is not None and np.isfinite(exp.estimate):
             text += f"\nC ∝ FLOPs^{_ci_text(exp)}"
+        elif exp is not None:
+            text += "\nno creativity law (see fits note)"
         handles.append(Line2D([], [], color=arch_color(label), marker="o", label=text))
     legend_right(fig, handles, f"{subset} runs; band: 95% bootstrap\n(seeds × prompts)")
     fig.suptitle("Creativity (log-link GLM) and validity (logistic in ln X) against the EBT paper's axes", y=1.01)

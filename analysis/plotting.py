@@ -169,17 +169,35 @@ def padded_range(values, pad: float = 0.25) -> tuple[float, float]:
 
 
 def log_axis(ax, values, axis: str = "x") -> None:
-    """A log axis with legible ticks: the exact grid values when there are few, else one label
-    per decade; minor ticks unlabelled so labels never overlap."""
+    """A log axis with legible ticks: the grid values themselves when there are few, a few
+    round values when the data span less than ~1.5 decades (where decade ticks would leave
+    the axis unlabelled), else one label per decade; labels get just enough digits to differ
+    and minor ticks stay unlabelled, so labels never overlap."""
     values = np.asarray(values, float)
     values = np.unique(values[np.isfinite(values) & (values > 0)])
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     target.set_minor_formatter(NullFormatter())
-    if 0 < len(values) <= 6:
+    if len(values) == 0:
+        return
+    if len(values) > 6 and np.log10(values[-1] / values[0]) < 1.5:
+        values = np.unique([float(f"{v:.2g}") for v in np.geomspace(values[0], values[-1], 4)])
+    if len(values) <= 6:
         target.set_major_locator(FixedLocator(values))
         target.set_minor_locator(NullLocator())
-    target.set_major_formatter(FuncFormatter(lambda v, _: fmt_flops(v) if v >= 1e4 or v < 1e-2 else f"{v:.3g}"))
+        labels = tick_labels(values)
+        target.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, fmt_flops(v))))
+    else:
+        target.set_major_formatter(FuncFormatter(lambda v, _: fmt_flops(v) if v >= 1e4 or v < 1e-2 else f"{v:.3g}"))
+
+
+def tick_labels(values) -> dict:
+    """value -> label with the fewest significant digits (3 to 6) that tells the values apart."""
+    for digits in range(3, 7):
+        labels = [f"{v:.{digits}g}".replace("e+0", "e").replace("e+", "e") for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return dict(zip(values, labels))
 
 
 def fit_rows(fits: pd.DataFrame, **match) -> pd.DataFrame:

@@ -643,3 +643,19 @@ def test_samples_table_is_bounded_and_shows_walks(study):
     assert rows["prompt_id"].nunique() == samples_table.PROMPTS_PER_LEVEL * len(LEVELS)
     page = samples_table.samples_html(rows)
     assert "a r b" in page and "<input" in page
+
+
+def test_log_axes_have_few_distinct_labels():
+    from matplotlib import pyplot as plt
+
+    from analysis import plotting
+
+    assert plotting.tick_labels([12640.0, 12650.0]) == {12640.0: "1.264e4", 12650.0: "1.265e4"}
+    fig, ax = plt.subplots()
+    narrow = np.linspace(2e9, 6e9, 12)  # many values inside one decade: decade ticks would label nothing
+    plotting.log_axis(ax, narrow)
+    ticks = ax.xaxis.get_major_locator()()
+    assert ax.get_xscale() == "log" and 2 <= len(ticks) <= 6
+    labels = [ax.xaxis.get_major_formatter()(t) for t in ticks]
+    assert len(set(labels)) == len(labels) and labels[0] == "2e9"
+    plt.close(fig)
