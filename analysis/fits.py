@@ -239,6 +239,17 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: in
     return rows
 
 
+def _inference_flops(test_samples: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean inference FLOPs per sample of each (run, decoding): from the samples, else from the
+    pooled metrics rows; empty (no matched-FLOP comparison) when neither has them."""
+    keys = ["run_id", "decoding"]
+    if "inference_flops" in test_samples.columns:
+        return test_samples.groupby(keys, as_index=False)["inference_flops"].mean()
+    if "inference_flops" in metrics.columns:
+        return metrics.loc[metrics["level"] == 0, [*keys, "inference_flops"]]
+    return pd.DataFrame(columns=[*keys, "inference_flops"])
+
+
 def _nanmean_rows(values: np.ndarray) -> np.ndarray:
     """Mean over runs per resample, NaN (without a warning) where no run has a value."""
     finite = np.isfinite(values)
@@ -266,7 +277,7 @@ def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, samples: pd.DataFram
         draws = resample.draw(len(stats.prompt_ids), ok["seed"], n_boot, seed)
         rows += [_row(**r, seed=seed) for r in (
             _scaling_rows(runs, ok, stats, draws)
-            + paired.paired_rows(ok, metrics, stats, draws)
+            + paired.paired_rows(ok, _inference_flops(test, metrics), stats, draws)
             + tradeoff.tradeoff_rows(ok, stats, draws)
             + pareto.pareto_rows(ok, stats, draws))]
         rows += _summary_rows(ok, samples, n_boot, seed)

@@ -8,7 +8,8 @@ For every budget both arms were trained at (same budget tag), and two decoding c
   expensive setting, so neither arm spends more inference compute than the other can.
   If an arm's cheapest setting already costs more than L, that cheapest setting is used
   and the note gives the FLOP ratio. Inference FLOPs of a setting are averaged over the
-  arm's runs at that budget (test split, all levels).
+  arm's runs at that budget (test split, all levels; from the samples' inference_flops, else
+  the metrics table's).
 
 An arm's value at a budget is that of its best shape by creativity (seed mean), chosen
 again in every resample. The bootstrap resamples test prompts and seeds jointly, with the
@@ -61,9 +62,10 @@ def matched_decodings(inference_flops: pd.DataFrame) -> tuple[dict[str, str], di
     return chosen, flops, "; ".join(notes)
 
 
-def paired_rows(runs: pd.DataFrame, metrics: pd.DataFrame, stats: resample.PromptStats,
+def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resample.PromptStats,
                 draws: resample.Draws) -> list[dict]:
-    """Rows of kind paired_delta for every EBT label and shared budget (see module docstring)."""
+    """Rows of kind paired_delta for every EBT label and shared budget (see module docstring).
+    inference_flops: run_id, decoding, inference_flops (mean per sample, test split)."""
     rows = []
     tpp = runs[runs[LABEL] == "tpp"]
     for label, ebt in runs[runs["arch"] == "ebt"].groupby(LABEL, sort=True):
@@ -76,7 +78,7 @@ def paired_rows(runs: pd.DataFrame, metrics: pd.DataFrame, stats: resample.Promp
         for budget in shared:
             arms = {"ebt": ebt[ebt["budget"] == budget], "tpp": tpp[tpp["budget"] == budget]}
             choices = [("default_decoding", {s: DEFAULT_DECODING[s] for s in arms}, {}, "")]
-            chosen, flops, note = matched_decodings(_inference_flops(metrics, arms))
+            chosen, flops, note = matched_decodings(_inference_flops(inference_flops, arms))
             if chosen:
                 choices.append(("matched_inference_flops", chosen, flops, note))
             for x, decodings, flop_of, note in choices:
@@ -98,14 +100,10 @@ def paired_rows(runs: pd.DataFrame, metrics: pd.DataFrame, stats: resample.Promp
     return rows
 
 
-def _inference_flops(metrics: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    if "inference_flops" not in metrics.columns:
-        return pd.DataFrame(columns=["side", "decoding", "flops"])
-    frames = []
-    for side, arm in arms.items():
-        sub = metrics[metrics["run_id"].isin(arm["run_id"]) & (metrics["level"] == 0)]
-        frames.append(sub.groupby("decoding", as_index=False)["inference_flops"].mean()
-                      .rename(columns={"inference_flops": "flops"}).assign(side=side))
+def _inference_flops(flops: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean per-sample inference FLOPs of each decoding over each arm's runs (side, decoding, flops)."""
+    frames = [flops[flops["run_id"].isin(arm["run_id"])].groupby("decoding", as_index=False)["inference_flops"].mean()
+              .rename(columns={"inference_flops": "flops"}).assign(side=side) for side, arm in arms.items()]
     return pd.concat(frames, ignore_index=True).dropna(subset=["flops"])
 
 

@@ -81,13 +81,14 @@ def make_samples(runs: pd.DataFrame, ood: bool = True) -> pd.DataFrame:
     rows = []
     for run in runs.itertuples(index=False):
         s = novelty_slope(run.budget)
-        for name, _, add, _ in DECODINGS[run.arch]:
+        for name, _, add, flops in DECODINGS[run.arch]:
             n_valid = round(PER_LEVEL * _validity(run, add))
             for pid in range(PER_LEVEL * len(LEVELS)):
                 level, rank = 1 + pid // PER_LEVEL, pid % PER_LEVEL
                 valid = rank < n_valid
                 novelty = 2.4 + 3 * s - s * level
-                rows.append(_sample(run.run_id, name, pid, level, rank, valid, novelty, "test"))
+                row = _sample(run.run_id, name, pid, level, rank, valid, novelty, "test")
+                rows.append(row | {"inference_flops": flops})
             if ood:
                 rows += [_sample(run.run_id, name, 1000 + r, 2, r, r % 2 == 0, 3.0, "ood") for r in range(8)]
     return pd.DataFrame(rows)
@@ -366,6 +367,16 @@ def test_paired_delta_at_matched_inference_flops(fit_table):
     assert delta["estimate"] == pytest.approx(0.48 - (0.4 + 0.04))
     assert one(rows, parameter="treatment_inference_flops")["estimate"] == 3e6
     assert "ratio 0.75" in delta["note"]
+
+
+def test_matched_flops_from_metrics_when_samples_lack_them(study):
+    runs, metrics, samples, baseline = study
+    out = fits.compute_fits(runs, metrics, samples.drop(columns="inference_flops"), baseline, n_boot=5)
+    assert one(out, kind="paired_delta", x="matched_inference_flops", budget=1e16, metric="validity",
+               parameter="delta")["decoding"] == "think_x1 vs bestofk_ll_k4"
+    none = fits.compute_fits(runs, metrics.drop(columns="inference_flops"), samples.drop(columns="inference_flops"),
+                             baseline, n_boot=5)
+    assert set(pick(none, kind="paired_delta")["x"]) == {"default_decoding"}
 
 
 def test_matched_decodings_rule():
