@@ -21,8 +21,8 @@ N_WALKS = 200_000
 def run() -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     t = build_task_tables(cfg["graph"], cfg["task"], cfg["corpus"], cfg["seed"])
-    graph = load_graph(t["graph"], t["labels"], cfg["graph"]["num_nodes"])
-    scorer = scorer_for(graph, t["prompts"], cfg["scoring"])
+    graph = load_graph(t["graph"], t["labels"], cfg["graph"]["num_nodes"], cfg["task"]["node_tokens"])
+    scorer = scorer_for(graph, t["prompts"], cfg["scoring"], cfg["task"]["allow_revisits"], t["heldout"])
     p = t["prompts"]
     rng = np.random.default_rng(0)
     pick = rng.integers(len(p), size=N_WALKS)
