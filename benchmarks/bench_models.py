@@ -21,9 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.data import Batch  # noqa: E402
 from models.flops import measure_step_flops  # noqa: E402
 from models.generate import generate_ebt, generate_tpp  # noqa: E402
-from models.model import EBT, EBTConfig, ModelConfig, TransformerPP  # noqa: E402
+from models.model import EBTConfig, ModelConfig, TransformerPP  # noqa: E402
 from models.train import TrainConfig, make_optimizer  # noqa: E402
 
 SHAPE = ModelConfig(vocab_size=512, depth=4, width=256, heads=4, max_seq_len=64)
@@ -47,10 +48,9 @@ def cpu_matmul_gflops(n=2048, repeats=5):
 
 def _train_step_fn(model, batch):
     opt = make_optimizer(model, TrainConfig(), getattr(model, "ebt_cfg", None))
-    idx, targets, mask = batch
 
     def step():
-        loss = model.loss(idx, targets, mask, 2) if isinstance(model, EBT) else model.loss(idx, targets, mask)
+        loss, _ = model.training_loss(batch)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -62,11 +62,11 @@ def run() -> dict:
     torch.manual_seed(0)
     peak = cpu_matmul_gflops()
     idx = torch.randint(0, SHAPE.vocab_size, (BATCH, SEQ))
-    batch = (idx, idx.roll(-1, 1), torch.ones(BATCH, SEQ, dtype=torch.bool))
+    batch = Batch(idx, idx.roll(-1, 1), torch.ones(BATCH, SEQ, dtype=torch.bool))
 
     tpp, ebt = TransformerPP(SHAPE), EBT(SHAPE, EBTConfig())
-    flops_tpp = measure_step_flops(tpp, *batch)
-    flops_ebt = measure_step_flops(ebt, *batch, 2)
+    flops_tpp = measure_step_flops(tpp, batch)
+    flops_ebt = measure_step_flops(ebt, batch)
     t_tpp = _best_time(_train_step_fn(tpp, batch), 5)
     t_ebt = _best_time(_train_step_fn(ebt, batch), 3)
 

@@ -289,6 +289,10 @@ def diversity(samples: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
 
 
 # --- aggregation ---------------------------------------------------------------
+INFERENCE_COST_COLUMNS = ["generated_tokens", "inference_flops", "inference_flops_per_token",
+                          "decode_step_flops_analytic", "decode_step_flops_measured"]
+
+
 def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
     """Means and counts per group; creativity C = E[U·N] with invalid outputs at 0.
 
@@ -315,5 +319,7 @@ def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
         uses_heldout_rate=("heldout_valid", "mean"),
         revisit_rate=("err_revisit", "mean"),
         **{f"err_{e}": (f"err_{e}", "mean") for e in ERROR_TYPES},
+        # what the answers cost (models/flops.py); absent for the feasible-set baseline
+        **{c: (c, "mean") for c in INFERENCE_COST_COLUMNS if c in scored.columns},
     )
     return out.reset_index()

@@ -14,7 +14,7 @@ with redirect_log(snakemake.log[0]):
     summary, curve = train_run(
         run=p.run,
         corpus=pd.read_parquet(snakemake.input.corpus),
-        tokenizer=tokenizer_from_tables(pd.read_parquet(snakemake.input.labels), p.num_nodes),
+        tokenizer=tokenizer_from_tables(pd.read_parquet(snakemake.input.labels), p.num_nodes, p.task["node_tokens"]),
         max_seq_len=sequence_limits(p.task)[1],
         model_cfg=p.model,
         train_cfg=p.train,
