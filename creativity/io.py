@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import traceback
 import uuid
 from pathlib import Path
 
 import pandas as pd
+
+
+# The temporary names atomic_path uses; a kill -9 can leave one behind (pipeline.resume removes them).
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")
 
 
 @contextlib.contextmanager

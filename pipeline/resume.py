@@ -14,6 +14,8 @@ from __future__ import annotations
 from base64 import urlsafe_b64decode
 from pathlib import Path
 
+from creativity.io import TEMPORARY_NAME
+
 
 def marked_incomplete(meta_dir: Path) -> list[Path]:
     """The output paths Snakemake marked incomplete (only plain relative paths inside the workdir)."""
@@ -60,3 +62,8 @@ def damaged_tables(results: Path) -> list[tuple[Path, str]]:
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             damaged.append((path, str(err).splitlines()[0]))
     return damaged
+
+
+def leftover_temporaries(results: Path) -> list[Path]:
+    """Half-written files of killed writers (creativity.io.atomic_path), e.g. a partial model."""
+    return sorted(p for p in results.rglob(".*") if p.is_file() and TEMPORARY_NAME.match(p.name))

@@ -65,7 +65,9 @@ def in_run_dirs(workdir, name):
 
 
 def test_the_workflow_profile_is_in_force(workdir):
-    result = run_snakemake(workdir, "--cores", "1", "-n", timeout=120)
+    """Run from the working directory, as a user would: Snakemake finds profiles/default beside the Snakefile."""
+    result = subprocess.run(snakemake_cmd(workdir, "-n"), cwd=workdir, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Using workflow specific profile {REPO / 'profiles/default'}" in result.stderr
 
@@ -233,3 +235,13 @@ def test_diverged_runs_are_recorded_and_excluded(tmp_path):
     assert len(fits) and (fits["n_excluded_diverged"] == len(diverged)).all()
     excluded = pd.read_csv(tmp_path / "results/tables/excluded_runs.csv")
     assert set(excluded.run_id) == set(diverged.run_id)
+
+
+def test_a_grid_in_which_every_run_diverged_fails_with_a_summary(tmp_path):
+    tiny_config(tmp_path, **{"train.lr": 1.0e8, "train.grad_clip": 1.0e9})
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode != 0
+    assert "every run diverged (4 of 4)" in result.stderr, result.stderr[-3000:]
+    assert "tpp_2e9_L1-d32-h2_s0: loss not finite at step" in result.stderr
+    assert "every run diverged (4 of 4)" in (tmp_path / "results/logs/aggregate.log").read_text()
+    assert not (tmp_path / "results/tables/runs.parquet").exists()

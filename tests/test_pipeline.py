@@ -208,3 +208,19 @@ def test_all_diverged_is_refused_with_each_run_and_step_and_some_diverged_is_not
     assert "tpp_2e9: loss not finite at step 3" in str(err.value) and "ebt_3e9: loss not finite at step 7" in str(err.value)
     check_some_run_trained(runs.assign(status=["diverged", "ok"]))
     check_some_run_trained(runs.iloc[:0])
+
+
+def test_leftover_temporaries_are_exactly_the_names_atomic_path_uses(tmp_path):
+    from creativity.io import atomic_path
+
+    leftovers = []
+    for name in ("model.pt", "samples.parquet", "excluded_runs.csv", "pareto.png"):
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_path(tmp_path / "runs" / name) as tmp:
+                leftovers.append(Path(tmp).name)
+                raise KeyboardInterrupt  # atomic_path removes its own file; a kill -9 would not
+    for name in leftovers:
+        (tmp_path / "runs" / name).write_bytes(b"half")
+    (tmp_path / "runs" / ".hidden.parquet").write_bytes(b"not ours")
+    (tmp_path / "runs" / "model.pt").write_bytes(b"finished")
+    assert sorted(p.name for p in resume.leftover_temporaries(tmp_path)) == sorted(leftovers)

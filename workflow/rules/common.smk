@@ -205,6 +205,8 @@ def resume_after_kill() -> None:
         return
     if note:
         print(note, file=sys.stderr)
+    for path in resume.leftover_temporaries(Path(RESULTS)):
+        path.unlink()
     for path, why in resume.damaged_tables(Path(RESULTS)):
         path.unlink()
         print(f"{path}: damaged ({why}); removed, so its rule rebuilds it.", file=sys.stderr)
