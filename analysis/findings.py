@@ -38,10 +38,11 @@ def ci(row) -> str:
     return f"{num(row.estimate)} [{num(row.ci_low)}, {num(row.ci_high)}]"
 
 
-def verdict(row, what: str, more: str = "higher", less: str = "lower") -> str:
-    """A sentence fragment that says whether the interval excludes 0."""
+def verdict(row, what: str, more: str = "higher", less: str = "lower", why: str | None = None) -> str:
+    """A sentence fragment that says whether the interval excludes 0; `why` explains a NaN
+    (default: the row's note)."""
     if not np.isfinite(row.estimate) or not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):
-        return f"{what} could not be estimated ({row.note or 'no interval'})"
+        return f"{what} could not be estimated ({why or row.note or 'no interval'})"
     if row.ci_low > 0:
         return f"{what} is {more}: {ci(row)}"
     if row.ci_high < 0:
@@ -73,7 +74,8 @@ def headline(fits: pd.DataFrame) -> list[str]:
             how = ("at each architecture's default decoding" if x == "default_decoding"
                    else "at matched inference FLOPs")
             decoding = sub["decoding"].iloc[0]
-            parts = [verdict(r, METRIC_NAMES.get(r.metric, r.metric)) for r in sub.itertuples()]
+            parts = [verdict(r, METRIC_NAMES.get(r.metric, r.metric), why="an arm has no valid walk")
+                     for r in sub.itertuples()]
             values = grp[(grp["budget"] == budget) & (grp["x"] == x) & (grp["metric"] == "creativity")]
             tr = values[values["parameter"] == "treatment"]
             bl = values[values["parameter"] == "baseline"]
