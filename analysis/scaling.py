@@ -90,8 +90,9 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
                 u, y = law_points(cells, values, x_axis, subset, maximise)
                 a, b = _fit(model, u, y) if n_budgets >= 2 else (np.full(len(y), np.nan),) * 2
                 note = _note(n_budgets, y[0], model)
-                if not np.isfinite(b[0]) and not note:
-                    note = "not identified: < 2 distinct x among the points, y all 0 (or all 1), or separation"
+                if not np.isfinite(b[0]) and "not identified" not in note and n_budgets >= 2:
+                    note = "; ".join(p for p in (note, "not identified: < 2 distinct x among the points, y all 0 "
+                                                       "(or all 1), or separation") if p)
                 common = ids | dict(metric=metric, x=x_axis, subset=subset, method=model, n=int(np.isfinite(y[0]).sum()),
                                     n_boot=int(np.isfinite(b[1:]).sum()), note=note)
                 intercept = np.exp(a) if model != "glm_logit" else a
