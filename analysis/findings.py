@@ -86,6 +86,24 @@ def headline(fits: pd.DataFrame) -> list[str]:
     return out
 
 
+def paired_table(fits: pd.DataFrame) -> str:
+    """The paired differences as one table: a row per (variant, budget, comparison)."""
+    rows = _sel(fits, kind="paired_delta", parameter="delta").dropna(subset=["budget"])
+    if rows.empty:
+        return ""
+    metrics = [m for m in METRIC_NAMES if m in set(rows["metric"])]
+    head = "".join(f"<th>Δ {METRIC_NAMES[m]}</th>" for m in metrics)
+    body = []
+    for (variant, budget, x), grp in rows.groupby(["variant", "budget", "x"], sort=True):
+        cells = "".join(f"<td>{ci(grp[grp['metric'] == m].iloc[0]) if (grp['metric'] == m).any() else ''}</td>"
+                        for m in metrics)
+        body.append(f"<tr><td>{name('ebt-' + variant)}</td><td>{num(budget)}</td><td>{x.replace('_', ' ')}</td>"
+                    f"<td>{html.escape(grp['decoding'].iloc[0])}</td>{cells}</tr>")
+    return (f"<table><tr><th>EBT variant</th><th>budget</th><th>comparison</th><th>decodings (EBT vs TPP)</th>{head}"
+            f"</tr>{''.join(body)}</table><p class=small>EBT minus Transformer++, estimate [95% paired bootstrap "
+            "interval over prompts and seeds].</p>")
+
+
 def frontier(fits: pd.DataFrame) -> list[str]:
     rows = _sel(fits, kind="pareto_hv_delta")
     if rows.empty:
@@ -189,7 +207,8 @@ def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None) -> str
         ("How does that scale with compute and shape?", scaling(fits)),
         ("The novelty–utility trade-off, net of the feasible-set null", tradeoff(fits)),
     ]
-    body = "".join(f"<h2>{t}</h2>" + "".join(f"<p>{p}</p>" for p in ps) for t, ps in sections)
+    body = "".join(f"<h2>{t}</h2>" + "".join(f"<p>{p}</p>" for p in ps) + (paired_table(fits) if i == 0 else "")
+                   for i, (t, ps) in enumerate(sections))
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Findings</title><style>{STYLE}</style></head><body>"
             f"<h1>Findings</h1><p class=small>Generated from fits.parquet. Intervals are 95% percentile bootstrap "
             f"intervals over test prompts and seeds jointly ({n_boot} resamples, seed {seed}); oracle decodings "

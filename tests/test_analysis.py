@@ -629,6 +629,7 @@ def test_every_figure_renders(study, fit_table, tmp_path, case):
 def test_findings_state_numbers_and_undetectable_differences(fit_table):
     page = findings.findings_html(fit_table)
     assert "validity is higher: 0.08" in page  # Δvalidity at 1e16 is exactly 0.08 in every resample
+    assert "<th>Δ creativity C</th>" in page and "matched inference flops" in page
     assert "Scaling-rate ratio" in page and "feasible set" in page
     flat = fit_table.copy()
     rows = (flat["kind"] == "paired_delta") & (flat["parameter"] == "delta")
