@@ -157,7 +157,8 @@ def test_yaml_error_names_file_line_and_column(tmp_path):
     path.write_text("seed: 0\ngraph:\n  num_nodes: [30\n  num_labels: 6\n")
     with pytest.raises(ConfigError) as err:
         check_yaml_syntax(path)
-    assert str(err.value).startswith(f"{path}, line 4, column 13: YAML syntax error")
+    assert str(err.value) == (f"{path}, line 4, column 13: YAML syntax error: expected ',' or ']', but got ':' "
+                              "(while parsing a flow sequence at line 3, column 14)")
     path.write_text("seed: 0\n")
     check_yaml_syntax(path)
 
