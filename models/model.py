@@ -61,8 +61,8 @@ class EBTConfig:
 
     variant: str = "system1"  # "system1" | "system2"
     steps: int = 2  # System 1: steps per token in training, one landscape each
-    alpha: float = 1.0
-    alpha_lr_multiplier: float = 3.0  # System 1 only; the official scripts use 3 * alpha
+    alpha: float = 100.0
+    alpha_lr_multiplier: float = 300.0  # System 1 only; the official scripts use 3 * alpha
     init_std: float = 1.0  # z_0 ~ N(0, init_std^2) over the vocabulary
     candidate_init_std: float = 0.02  # std of the candidate table W at initialisation
     random_steps: tuple[int, int] = (2, 3)  # System 2: step count drawn uniformly from [min, max]
@@ -343,6 +343,10 @@ class EBT(nn.Module):
         self.energy_head = nn.Linear(cfg.width, 1, bias=False)
         _init_weights(self)
         nn.init.normal_(self.cand_emb, std=ebt_cfg.candidate_init_std)
+        # The prediction is z = p - alpha * dE/dp, so the logit scale is alpha * |dE/dp|. A
+        # zero energy head makes dE/dp = 0 at the start (the first loss is ln|V|, a uniform
+        # guess) while alpha can be large enough for confident logits once the head grows.
+        nn.init.zeros_(self.energy_head.weight)
         alpha = torch.tensor(float(ebt_cfg.alpha))
         if ebt_cfg.variant == "system1":  # learnable, with its own learning rate (train.make_optimizer)
             self.alpha = nn.Parameter(alpha)
