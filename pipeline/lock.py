@@ -109,11 +109,20 @@ def release_if_stale(lock_dir: Path, here: Owner) -> str | None:
         for path in [*locks, lock_dir / OWNER_FILE]:
             path.unlink(missing_ok=True)
         return f"Removed the lock of a run that is no longer running ({owner.describe()}); resuming."
-    holder = owner.describe() if owner else "a run that did not record itself (killed while it started, or an older version)"
     raise LockHeld(
-        f"This directory is locked by {holder}.\n"
-        f"It cannot be checked from here ({here.describe()}), so it may still be running.\n"
-        "If it is, wait for it to finish. If you are sure it is not running, remove its lock and rerun:\n"
+        f"This directory is locked by {owner.describe() if owner else 'a run that did not record itself'}.\n"
+        f"{_why_it_may_be_running(owner, here)}\n"
+        "If it is running, wait for it to finish. If you are sure it is not, remove its lock and rerun:\n"
         f"    {here.command} --unlock\n"
         f"    {here.command}"
     )
+
+
+def _why_it_may_be_running(owner: Owner | None, here: Owner) -> str:
+    if owner is None:
+        return "Its owner is unknown (killed as it started, or locked by an older version), so it may still be running."
+    if None not in (owner.boot_id, owner.pid_namespace) and (owner.boot_id, owner.pid_namespace) == (
+            here.boot_id, here.pid_namespace):
+        return f"That process is still running (checked from {here.describe()})."
+    return (f"It ran on another host or in another PID namespace than this run ({here.describe()}), "
+            "so whether it still runs cannot be checked from here.")

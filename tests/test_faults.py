@@ -108,6 +108,7 @@ def test_a_second_run_is_refused_then_a_kill_mid_sample_resumes(tiny_run, tmp_pa
         second = run_snakemake(tmp_path, "--cores", "2", timeout=120)
         assert second.returncode != 0
         assert f"This directory is locked by pid {first.pid} on host" in second.stderr, second.stderr[-2000:]
+        assert "That process is still running" in second.stderr
         assert "--unlock" in second.stderr and "LockException" in second.stderr
         if can_unshare:
             env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -115,6 +116,7 @@ def test_a_second_run_is_refused_then_a_kill_mid_sample_resumes(tiny_run, tmp_pa
                                    capture_output=True, text=True, timeout=120, env=env)
             assert other.returncode != 0
             assert f"This directory is locked by pid {first.pid} on host" in other.stderr, other.stderr[-2000:]
+            assert "in another PID namespace than this run (pid 1 on host" in other.stderr
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()

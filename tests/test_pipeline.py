@@ -43,13 +43,17 @@ def test_a_reused_pid_is_gone():
 
 @needs_proc
 @pytest.mark.parametrize("field", ["boot_id", "pid_namespace"])
-def test_an_owner_elsewhere_is_never_gone(field):
+def test_an_owner_elsewhere_is_never_gone(field, tmp_path):
     """Another host (boot) or PID namespace: its pid means nothing here, even when no such pid exists."""
     here = lock.this_process()
     elsewhere = dataclasses.replace(here, pid=dead_pid(), **{field: "somewhere else"})
     assert not lock.is_gone(elsewhere, here)
     unknown = dataclasses.replace(here, pid=dead_pid(), **{field: None})
     assert not lock.is_gone(unknown, here)
+    snakemake_locks(tmp_path)
+    lock.record_owner(tmp_path, elsewhere)
+    with pytest.raises(lock.LockHeld, match="another host or in another PID namespace.*cannot be checked"):
+        lock.release_if_stale(tmp_path, here)
 
 
 def test_owner_record_round_trip(tmp_path):
@@ -83,14 +87,15 @@ def test_the_lock_of_a_live_run_is_kept_and_the_message_says_what_to_run(tmp_pat
     lock.record_owner(tmp_path, here)
     with pytest.raises(lock.LockHeld) as held:
         lock.release_if_stale(tmp_path, here)
-    assert f"pid {here.pid} on host {here.host}" in str(held.value)
+    assert f"locked by pid {here.pid} on host {here.host}" in str(held.value)
+    assert "That process is still running" in str(held.value)
     assert f"{here.command} --unlock" in str(held.value)
     assert len(list(tmp_path.glob("*.lock"))) == 2
 
 
 def test_a_lock_without_owner_is_kept(tmp_path):
     snakemake_locks(tmp_path)
-    with pytest.raises(lock.LockHeld, match="did not record itself"):
+    with pytest.raises(lock.LockHeld, match="did not record itself.*\n.*owner is unknown"):
         lock.release_if_stale(tmp_path, lock.this_process())
     assert len(list(tmp_path.glob("*.lock"))) == 2
 
