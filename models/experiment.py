@@ -5,6 +5,7 @@ the workflow scripts call these two functions and nothing else.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -59,7 +60,8 @@ def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len
         run_dir=run_dir,
     )
     curve = result.pop("curve")
-    summary = {"run_id": run["run_id"], **run["shape"], "budget": run["budget"], "seed": run["seed"], **result}
+    summary = {"run_id": run["run_id"], **run["shape"], "budget": run["budget"], "seed": run["seed"],
+               "setting": json.dumps(setting, sort_keys=True), **result}
     return summary, curve.assign(run_id=run["run_id"], arch=summary["arch"], variant=summary["variant"])
 
 

@@ -10,17 +10,20 @@ from conftest import REPO, TIMING_COLUMNS, read_table, run_snakemake
 RUNS_COLUMNS = {
     "run_id", "arch", "variant", "depth", "width", "heads", "params", "params_with_embeddings", "budget",
     "flops_measured", "flops_6nd", "flops_analytic", "tokens", "steps", "train_loss", "val_loss", "status",
-    "wall_seconds", "seed", "diverged_step",
+    "wall_seconds", "seed", "diverged_step", "setting", "initial_train_loss", "alpha",
 }
 SAMPLES_COLUMNS = {
     "run_id", "decoding", "prompt_id", "level", "start", "end", "include", "exclude", "walk", "valid",
     "error_type", "hops", "novelty", "utility", "utility_soft", "creativity", "copied", "combinatorial_novelty",
     "mean_logprob", "mean_energy", "energy_by_step", "split", "copy_share", "uses_heldout",
+    "generated_tokens", "inference_flops", "inference_flops_per_token", "decode_step_flops_analytic",
+    "decode_step_flops_measured",
 }
 METRICS_COLUMNS = {
     "run_id", "arch", "variant", "decoding", "level", "n_samples", "validity", "novelty_valid", "utility",
     "creativity", "copy_rate", "diversity_jaccard", "diversity_edit", "err_parse", "err_hallucinated_edge",
     "split", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate", "err_revisit",
+    "inference_flops", "inference_flops_per_token",
 }
 
 
@@ -36,8 +39,9 @@ def test_tables_have_their_columns(tiny_run):
 
 def test_one_run_per_grid_point_within_budget(tiny_run):
     runs = read(tiny_run, "runs")
-    assert len(runs) == 2 * 2 * 1 * 1  # architectures x budgets x shapes x seeds
+    assert len(runs) == 3 * 2 * 1 * 1  # architectures x budgets x shapes x seeds
     assert runs["run_id"].is_unique and set(runs["arch"]) == {"tpp", "ebt"}
+    assert sorted(runs["variant"].unique()) == ["system1", "system2", "tpp"]
     ok = runs[runs.status == "ok"]
     assert (ok["flops_measured"] <= ok["budget"]).all()
     # Training stops within one step of the budget.
@@ -47,15 +51,42 @@ def test_one_run_per_grid_point_within_budget(tiny_run):
 def test_sample_invariants(tiny_run):
     s = read(tiny_run, "samples")
     prompts = pd.read_parquet(tiny_run / "results/task/prompts.parquet")
-    assert set(s["prompt_id"]) <= set(prompts.loc[prompts.split == "test", "prompt_id"])
+    answered = prompts.split.isin(["test", "ood"])
+    assert set(s["prompt_id"]) == set(prompts.loc[answered, "prompt_id"])
     assert (s.loc[~s.valid, "utility"] == 0).all() and (s.loc[~s.valid, "creativity"] == 0).all()
     assert (s["valid"] == (s["error_type"].isin(["none", "include_violation", "exclude_violation"]))).all()
     v = s[s.valid & (s.utility > 0)]
     assert np.allclose(v["creativity"], v["utility"] * v["novelty"])
-    # Every test prompt is answered under every decoding setting.
-    n_test = (prompts.split == "test").sum()
+    # Every test and ood prompt is answered under every decoding setting.
     per_setting = s.groupby(["run_id", "decoding"])["prompt_id"].nunique()
-    assert (per_setting == n_test).all()
+    assert (per_setting == answered.sum()).all()
+
+
+def test_tuning_gives_every_architecture_the_same_sweep_and_the_grid_its_best(tiny_run):
+    tuning, runs = read(tiny_run, "tuning"), read(tiny_run, "runs")
+    sweeps = tuning.groupby("variant")
+    assert sweeps.size().nunique() == 1 and sweeps.size().iloc[0] == 2  # tiny: a two-point sweep each
+    assert (sweeps["chosen"].sum() == 1).all()
+    for variant, sweep in sweeps:
+        best = sweep[sweep.chosen].iloc[0]
+        assert best["val_loss"] == sweep["val_loss"].min()
+        assert (runs.loc[runs.variant == variant, "setting"] == best["setting"]).all()
+
+
+def test_inference_flops_are_recorded_and_follow_the_settings(tiny_run):
+    s, m = read(tiny_run, "samples"), read(tiny_run, "metrics")
+    assert (s["inference_flops"] > 0).all()
+    assert np.allclose(s["inference_flops_per_token"], s["inference_flops"] / s["generated_tokens"])
+    # the analytic decode step agrees with FlopCounterMode on a real step, for every setting
+    ratio = s["decode_step_flops_analytic"] / s["decode_step_flops_measured"]
+    assert (abs(ratio - 1) < 0.10).all()
+    per = m[(m.level == 0) & (m.split == "test")].set_index(["run_id", "decoding"])["decode_step_flops_analytic"]
+    for run_id in m.loc[m.arch == "ebt", "run_id"].unique():
+        # thinking x2 costs more per step than x1; best-of-k costs more per answer than greedy
+        assert per[run_id, "think_x2"] > per[run_id, "think_x1"]
+    answer = m[(m.level == 0) & (m.split == "test")].set_index(["run_id", "decoding"])["inference_flops"]
+    for run_id in m.loc[m.arch == "tpp", "run_id"].unique():
+        assert answer[run_id, "bestofk_ll_k2"] > 1.5 * answer[run_id, "greedy"]
 
 
 def test_metrics_match_samples(tiny_run):

@@ -9,8 +9,7 @@ from models.tuning import select_best
 with redirect_log(snakemake.log[0]):
     settings = snakemake.params.settings
     sweep = concat(snakemake.input.summaries).reset_index(drop=True)
-    sweep = sweep.assign(setting=[json.dumps(s, sort_keys=True) for s in settings], **{
-        name: [s[name] for s in settings] for name in settings[0]})
+    sweep = sweep.assign(**{name: [s[name] for s in settings] for name in settings[0]})
     sweep = select_best(sweep)
     write_parquet(sweep, snakemake.output.sweep)
     best = sweep[sweep["chosen"]].iloc[0]
