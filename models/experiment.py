@@ -45,6 +45,7 @@ def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len
     sequences, target_starts = encode_corpus(corpus, tokenizer)
     train_cfg, ebt_cfg = apply_setting(setting, train_cfg, ebt_cfg)
     cfg = dict(train_cfg)
+    cfg.pop("min_steps")  # a grid-planning bound (pipeline/grid.py), not a training setting
     cfg["val_fraction"] = cfg.pop("validation_fraction")
     cfg["betas"] = tuple(cfg["betas"])
     result = train_to_budget(

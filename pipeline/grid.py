@@ -1,0 +1,119 @@
+"""The training grid, planned when the workflow is read.
+
+The grid is architectures x budgets x shapes x seeds. Budgets are training FLOPs measured
+on a real step, so a budget buys each (architecture, shape) its own number of optimiser
+steps; plan_steps estimates that number from the analytic step cost (models/flops.py,
+within a few percent of the measured one) so that a budget too small for a run to learn
+anything is refused before any job starts, naming the shape and the step count.
+"""
+from __future__ import annotations
+
+import torch
+
+from models.experiment import ARCHITECTURES, ebt_config
+from models.flops import analytic_flops
+from models.model import ModelConfig, build_model
+from creativity.graph import node_names
+from creativity.tokenizer import Tokenizer
+from pipeline.config import ConfigError
+
+
+def budget_values(budgets) -> list[float]:
+    """A list of FLOP counts, or {min, max, num}: num log-spaced values from min to max."""
+    if isinstance(budgets, dict):
+        num = budgets["num"]
+        if num == 1:
+            return [float(budgets["min"])]
+        ratio = (budgets["max"] / budgets["min"]) ** (1 / (num - 1))
+        return [float(budgets["min"] * ratio**i) for i in range(num)]
+    return [float(b) for b in budgets]
+
+
+def budget_tag(flops: float) -> str:
+    """A stable wildcard string for a FLOP count: 3 significant digits, e.g. 3.16e12."""
+    mantissa, exponent = f"{flops:.2e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def approx_params(shape: dict, mlp_ratio: float) -> int:
+    """Non-embedding parameters of the trunk: attention 4d², SwiGLU 3·d·hidden per layer."""
+    d = shape["width"]
+    hidden = 8 * -(-mlp_ratio * d // 8)
+    return int(shape["depth"] * (4 * d * d + 3 * d * hidden))
+
+
+def shape_values(shapes, mlp_ratio: float) -> list[dict]:
+    """A list of {depth, width, heads}, or depths x width/depth ratios at a fixed head size,
+    kept where the parameter count lies within [min_params, max_params]."""
+    if not isinstance(shapes, dict):
+        return [dict(s) for s in shapes]
+    hd, out = shapes["head_dim"], {}
+    lo, hi = shapes.get("min_params", 0), shapes.get("max_params", float("inf"))
+    for depth in shapes["depths"]:
+        for ratio in shapes["width_depth_ratios"]:
+            width = max(hd, hd * round(depth * ratio / hd))
+            shape = {"depth": depth, "width": width, "heads": width // hd}
+            if lo <= approx_params(shape, mlp_ratio) <= hi:
+                out[(depth, width)] = shape
+    return list(out.values())
+
+
+def shape_tag(shape: dict) -> str:
+    return f"L{shape['depth']}-d{shape['width']}-h{shape['heads']}"
+
+
+def parse_shape_tag(tag: str) -> dict:
+    depth, width, heads = (int(part[1:]) for part in tag.split("-"))
+    return {"depth": depth, "width": width, "heads": heads}
+
+
+def architecture_budgets(cfg: dict) -> dict[str, dict[str, float]]:
+    """Budget tag -> FLOPs for each architecture: `budgets`, unless `budgets_by_architecture`
+    gives that architecture its own."""
+    own = cfg.get("budgets_by_architecture") or {}
+    return {
+        arch: {budget_tag(b): b for b in budget_values(own.get(arch, cfg["budgets"]))}
+        for arch in cfg["architectures"]
+    }
+
+
+def task_dimensions(cfg: dict) -> tuple[int, int, int]:
+    """(vocabulary size, padded training length, loss positions per row) of the configured
+    task. Training pads every batch to the longest demonstration: the top-level prompt
+    (BOS u v INC .. EXC .. SEP, levels - 1 constraint labels) and a walk of task.max_hops
+    hops with its EOS, which carries the loss."""
+    g, t = cfg["graph"], cfg["task"]
+    k = t["node_tokens"]
+    labels = tuple(f"label{i}" for i in range(g["num_labels"]))
+    vocab = Tokenizer(labels, tuple(node_names(g["num_nodes"], k)), k).vocab_size
+    prompt = 2 * k + 3 + t["levels"]
+    completion = (t["max_hops"] + 1) * k + t["max_hops"] + 1
+    return vocab, prompt + completion - 1, completion
+
+
+def step_flops(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int, loss_positions: int) -> float:
+    """Analytic FLOPs of one training step of this architecture and shape (the mean over a
+    System-2 EBT's possible thinking step counts). The model is built on the meta device,
+    so this costs no memory even for paper-scale shapes."""
+    model_cfg = ModelConfig(vocab_size=vocab_size, max_seq_len=seq_len + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
+    with torch.device("meta"):
+        model = build_model(ARCHITECTURES[arch][0], model_cfg, ebt_config(arch, cfg["ebt"]))
+    counts = model.thinking_step_counts()
+    batch, n_queries = cfg["train"]["batch_size"], loss_positions if arch != "tpp" else None
+    return sum(analytic_flops(model, batch, seq_len, k, n_queries)["flops_analytic"] for k in counts) / len(counts)
+
+
+def check_min_steps(cfg: dict, grid_budgets: dict[str, dict[str, float]], shapes: dict[str, dict],
+                    vocab_size: int, seq_len: int, loss_positions: int) -> None:
+    """Refuse a budget that gives some run fewer than train.min_steps optimiser steps."""
+    need = cfg["train"]["min_steps"]
+    for arch, budgets in grid_budgets.items():
+        smallest = min(budgets.values())
+        for tag, shape in shapes.items():
+            steps = int(smallest // step_flops(arch, shape, cfg, vocab_size, seq_len, loss_positions))
+            if steps < need:
+                raise ConfigError(
+                    f"budgets: {smallest:.3g} FLOPs gives {arch} at shape {tag} about {steps} optimiser steps, "
+                    f"fewer than train.min_steps={need} (batch_size {cfg['train']['batch_size']}); "
+                    "raise the smallest budget or drop that shape"
+                )

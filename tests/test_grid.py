@@ -1,0 +1,73 @@
+"""Grid planning at parse time: budgets, shapes, and the minimum-steps refusal."""
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from models.budget import plan_steps
+from models.data import make_batch
+from models.experiment import ARCHITECTURES, ebt_config
+from models.model import ModelConfig, build_model
+from pipeline.config import ConfigError
+from pipeline.grid import (
+    budget_tag,
+    budget_values,
+    check_min_steps,
+    parse_shape_tag,
+    shape_tag,
+    shape_values,
+    step_flops,
+    task_dimensions,
+)
+
+DEFAULT = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+
+
+def test_budgets_and_tags():
+    assert budget_values({"min": 1e11, "max": 1e13, "num": 3}) == pytest.approx([1e11, 1e12, 1e13])
+    assert budget_values([3e11, 6e11]) == [3e11, 6e11]
+    assert budget_tag(3.16227e12) == "3.16e12" and budget_tag(3e11) == "3e11"
+    shape = {"depth": 2, "width": 64, "heads": 4}
+    assert parse_shape_tag(shape_tag(shape)) == shape
+
+
+def test_shape_ranges_follow_depths_ratios_and_parameter_limits():
+    spec = {"head_dim": 16, "depths": [1, 2, 4], "width_depth_ratios": [16, 32], "min_params": 20_000, "max_params": 300_000}
+    shapes = shape_values(spec, 8 / 3)
+    # d = round(L * ratio / 16) * 16; L1-d16 (3k), L1-d32 (13k) and L4-d128 (791k) fall outside the limits
+    assert {shape_tag(s) for s in shapes} == {"L2-d32-h2", "L2-d64-h4", "L4-d64-h4"}
+
+
+@pytest.mark.parametrize("arch", ["tpp", "ebt_system1", "ebt_system2"])
+def test_step_estimate_matches_a_measured_step(arch):
+    """The parse-time estimate is the analytic count at the task's longest demonstration;
+    a real training step on such a batch measures within 10% of it."""
+    cfg = copy.deepcopy(DEFAULT)
+    shape = {"depth": 1, "width": 32, "heads": 2}
+    vocab, length, loss_positions = task_dimensions(cfg)
+    estimate = step_flops(arch, shape, cfg, vocab, length, loss_positions)
+    B = cfg["train"]["batch_size"]
+    seqs = [list(range(1, length + 2))] * B  # length + 1 tokens: inputs and targets of `length`
+    starts = [length + 1 - loss_positions] * B
+    torch.manual_seed(0)
+    family = ARCHITECTURES[arch][0]
+    model = build_model(family, ModelConfig(vocab_size=vocab, max_seq_len=length + 1, **shape), ebt_config(arch, cfg["ebt"]))
+    probe = make_batch(seqs, starts, list(range(B)), 0, length + 1, loss_positions if family == "ebt" else None)
+    measured = plan_steps(model, probe, 1e30, ("test_grid", arch)).flops_per_step
+    assert abs(estimate / measured - 1) < 0.10
+
+
+def test_a_budget_with_too_few_steps_is_refused_naming_the_shape_and_count():
+    cfg = copy.deepcopy(DEFAULT)
+    dims = task_dimensions(cfg)
+    shapes = {"L1-d32-h2": {"depth": 1, "width": 32, "heads": 2}, "L2-d64-h4": {"depth": 2, "width": 64, "heads": 4}}
+    per_step = step_flops("ebt_system1", shapes["L2-d64-h4"], cfg, *dims)
+    need = cfg["train"]["min_steps"]
+    enough = {"tpp": {"a": per_step * need}, "ebt_system1": {"a": per_step * (need + 1)}}
+    check_min_steps(cfg, enough, shapes, *dims)  # every run gets at least min_steps
+    short = {"ebt_system1": {"a": per_step * (need - 10)}}
+    with pytest.raises(ConfigError, match=rf"ebt_system1 at shape L2-d64-h4 about ({need - 11}|{need - 10}) optimiser "
+                                          rf"steps, fewer than train.min_steps={need}"):
+        check_min_steps(cfg, short, shapes, *dims)
