@@ -1,6 +1,8 @@
 """The training grid, planned when the workflow is read.
 
-The grid is architectures x budgets x shapes x seeds. Budgets are training FLOPs measured
+The grid is architectures x budgets x shapes x seeds, plus the `isoflop` shapes trained at
+one of those budgets (every architecture and seed), so that one budget has enough shapes
+for an IsoFLOP parabola whose vertex gets a confidence interval. Budgets are training FLOPs measured
 on a real step, so a budget buys each (architecture, shape) its own number of optimiser
 steps; plan_steps estimates that number from the analytic step cost (models/flops.py,
 within a few percent of the measured one) so that a budget too small for a run to learn
@@ -103,17 +105,39 @@ def step_flops(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int,
     return sum(analytic_flops(model, batch, seq_len, k, n_queries)["flops_analytic"] for k in counts) / len(counts)
 
 
-def check_min_steps(cfg: dict, grid_budgets: dict[str, dict[str, float]], shapes: dict[str, dict],
-                    vocab_size: int, seq_len: int, loss_positions: int) -> None:
+def grid_points(cfg: dict) -> list[dict]:
+    """Every (architecture, budget, shape) of the grid, each with its tags; seeds multiply it."""
+    mlp_ratio = cfg["model"]["mlp_ratio"]
+    main = shape_values(cfg["shapes"], mlp_ratio)
+    extra = shape_values(cfg["isoflop"]["shapes"], mlp_ratio)
+    points = {}
+    for arch, budgets in architecture_budgets(cfg).items():
+        for tag, flops in budgets.items():
+            shapes = main + (extra if tag == budget_tag(cfg["isoflop"]["budget"]) else [])
+            for shape in shapes:
+                points[(arch, tag, shape_tag(shape))] = {"arch": arch, "budget_tag": tag, "budget": flops,
+                                                         "shape_tag": shape_tag(shape), "shape": shape}
+    return list(points.values())
+
+
+def check_isoflop_budget(cfg: dict) -> None:
+    if not cfg["isoflop"]["shapes"]:
+        return
+    tag = budget_tag(cfg["isoflop"]["budget"])
+    for arch, budgets in architecture_budgets(cfg).items():
+        if tag not in budgets:
+            raise ConfigError(f"isoflop.budget: {cfg['isoflop']['budget']:.3g} is not one of the budgets of {arch} "
+                              f"({', '.join(budgets)})")
+
+
+def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int, loss_positions: int) -> None:
     """Refuse a budget that gives some run fewer than train.min_steps optimiser steps."""
     need = cfg["train"]["min_steps"]
-    for arch, budgets in grid_budgets.items():
-        smallest = min(budgets.values())
-        for tag, shape in shapes.items():
-            steps = int(smallest // step_flops(arch, shape, cfg, vocab_size, seq_len, loss_positions))
-            if steps < need:
-                raise ConfigError(
-                    f"budgets: {smallest:.3g} FLOPs gives {arch} at shape {tag} about {steps} optimiser steps, "
-                    f"fewer than train.min_steps={need} (batch_size {cfg['train']['batch_size']}); "
-                    "raise the smallest budget or drop that shape"
-                )
+    for p in sorted(points, key=lambda p: p["budget"]):
+        steps = int(p["budget"] // step_flops(p["arch"], p["shape"], cfg, vocab_size, seq_len, loss_positions))
+        if steps < need:
+            raise ConfigError(
+                f"budgets: {p['budget']:.3g} FLOPs gives {p['arch']} at shape {p['shape_tag']} about {steps} "
+                f"optimiser steps, fewer than train.min_steps={need} (batch_size {cfg['train']['batch_size']}); "
+                "raise that budget or drop that shape"
+            )

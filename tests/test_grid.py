@@ -14,7 +14,9 @@ from pipeline.config import ConfigError
 from pipeline.grid import (
     budget_tag,
     budget_values,
+    check_isoflop_budget,
     check_min_steps,
+    grid_points,
     parse_shape_tag,
     shape_tag,
     shape_values,
@@ -59,15 +61,39 @@ def test_step_estimate_matches_a_measured_step(arch):
     assert abs(estimate / measured - 1) < 0.10
 
 
+def _point(arch, budget, shape):
+    return {"arch": arch, "budget": budget, "budget_tag": "b", "shape_tag": shape_tag(shape), "shape": shape}
+
+
 def test_a_budget_with_too_few_steps_is_refused_naming_the_shape_and_count():
     cfg = copy.deepcopy(DEFAULT)
     dims = task_dimensions(cfg)
-    shapes = {"L1-d32-h2": {"depth": 1, "width": 32, "heads": 2}, "L2-d64-h4": {"depth": 2, "width": 64, "heads": 4}}
-    per_step = step_flops("ebt_system1", shapes["L2-d64-h4"], cfg, *dims)
+    small, large = {"depth": 1, "width": 32, "heads": 2}, {"depth": 2, "width": 64, "heads": 4}
+    per_step = step_flops("ebt_system1", large, cfg, *dims)
     need = cfg["train"]["min_steps"]
-    enough = {"tpp": {"a": per_step * need}, "ebt_system1": {"a": per_step * (need + 1)}}
-    check_min_steps(cfg, enough, shapes, *dims)  # every run gets at least min_steps
-    short = {"ebt_system1": {"a": per_step * (need - 10)}}
+    enough = [_point("tpp", per_step * need, large), _point("ebt_system1", per_step * (need + 1), large),
+              _point("ebt_system1", per_step * (need + 1), small)]
+    check_min_steps(cfg, enough, *dims)  # every run gets at least min_steps
+    short = enough + [_point("ebt_system1", per_step * (need - 10), large)]
     with pytest.raises(ConfigError, match=rf"ebt_system1 at shape L2-d64-h4 about ({need - 11}|{need - 10}) optimiser "
                                           rf"steps, fewer than train.min_steps={need}"):
-        check_min_steps(cfg, short, shapes, *dims)
+        check_min_steps(cfg, short, *dims)
+
+
+def test_isoflop_shapes_join_one_budget_only():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["architectures"] = ["tpp", "ebt_system1"]
+    cfg["budgets"] = [1e12, 2e12]
+    cfg["shapes"] = [{"depth": 2, "width": 64, "heads": 4}]
+    cfg["isoflop"] = {"budget": 2e12, "shapes": [{"depth": 1, "width": 64, "heads": 4}, {"depth": 4, "width": 64, "heads": 4}]}
+    points = grid_points(cfg)
+    per_budget = {(p["arch"], p["budget_tag"]): [] for p in points}
+    for p in points:
+        per_budget[p["arch"], p["budget_tag"]].append(p["shape_tag"])
+    assert per_budget["tpp", "1e12"] == ["L2-d64-h4"]
+    assert sorted(per_budget["ebt_system1", "2e12"]) == ["L1-d64-h4", "L2-d64-h4", "L4-d64-h4"]
+    assert len(points) == 2 * (1 + 3)
+    check_isoflop_budget(cfg)
+    cfg["isoflop"]["budget"] = 3e12
+    with pytest.raises(ConfigError, match="isoflop.budget: 3e\\+12 is not one of the budgets of tpp"):
+        check_isoflop_budget(cfg)

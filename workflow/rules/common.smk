@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from pipeline import lock, resume
+from pipeline import grid, lock, resume
 from pipeline.config import ConfigError, check_config, coerce_scientific
 
 RESULTS = "results"
@@ -30,67 +30,11 @@ except ConfigError as err:
     sys.exit(f"ConfigError: {err}")
 
 
-# --- the training grid -------------------------------------------------------
-def budget_values(budgets) -> list[float]:
-    if isinstance(budgets, dict):
-        num = budgets["num"]
-        if num == 1:
-            return [float(budgets["min"])]
-        ratio = (budgets["max"] / budgets["min"]) ** (1 / (num - 1))
-        return [float(budgets["min"] * ratio**i) for i in range(num)]
-    return [float(b) for b in budgets]
-
-
-def budget_tag(flops: float) -> str:
-    """A stable wildcard string for a FLOP count: 3 significant digits, e.g. 3.16e12."""
-    mantissa, exponent = f"{flops:.2e}".split("e")
-    return f"{float(mantissa):g}e{int(exponent)}"
-
-
-def approx_params(shape: dict, mlp_ratio: float, vocab_size: int = 0) -> int:
-    """Non-embedding parameters of the trunk (attention 4d², SwiGLU 3·d·hidden), plus d·vocab if given."""
-    d = shape["width"]
-    hidden = 8 * -(-mlp_ratio * d // 8)
-    return int(shape["depth"] * (4 * d * d + 3 * d * hidden) + d * vocab_size)
-
-
-def shape_values(shapes, mlp_ratio: float) -> list[dict]:
-    if not isinstance(shapes, dict):
-        return [dict(s) for s in shapes]
-    hd, out = shapes["head_dim"], {}
-    lo, hi = shapes.get("min_params", 0), shapes.get("max_params", float("inf"))
-    for depth in shapes["depths"]:
-        for ratio in shapes["width_depth_ratios"]:
-            width = max(hd, hd * round(depth * ratio / hd))
-            shape = {"depth": depth, "width": width, "heads": width // hd}
-            if lo <= approx_params(shape, mlp_ratio) <= hi:
-                out[(depth, width)] = shape
-    return list(out.values())
-
-
-def shape_tag(shape: dict) -> str:
-    return f"L{shape['depth']}-d{shape['width']}-h{shape['heads']}"
-
-
-def parse_shape_tag(tag: str) -> dict:
-    depth, width, heads = (int(part[1:]) for part in tag.split("-"))
-    return {"depth": depth, "width": width, "heads": heads}
-
-
-def architecture_budgets(cfg: dict) -> dict[str, dict[str, float]]:
-    """Budget tag -> FLOPs for each architecture: `budgets`, unless `budgets_by_architecture`
-    gives that architecture its own (an EBT step costs several Transformer++ steps, so the
-    two learn the task over different compute ranges)."""
-    own = cfg.get("budgets_by_architecture") or {}
-    return {
-        arch: {budget_tag(b): b for b in budget_values(own.get(arch, cfg["budgets"]))}
-        for arch in cfg["architectures"]
-    }
-
-
-ARCH_BUDGETS = architecture_budgets(config)
+# --- the training grid (planned in pipeline/grid.py) ---------------------------
+ARCH_BUDGETS = grid.architecture_budgets(config)
 BUDGETS = {tag: b for budgets in ARCH_BUDGETS.values() for tag, b in budgets.items()}
-SHAPES = {shape_tag(s): s for s in shape_values(config["shapes"], config["model"]["mlp_ratio"])}
+GRID = grid.grid_points(config)
+SHAPES = {p["shape_tag"]: p["shape"] for p in GRID}
 ARCHS = list(config["architectures"])
 SEEDS = [str(s) for s in config["seeds"]]
 RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
@@ -98,9 +42,9 @@ RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
 
 def run_dirs() -> list[str]:
     return [
-        d
-        for arch in ARCHS
-        for d in expand(RUN_DIR, arch=arch, budget=list(ARCH_BUDGETS[arch]), shape=list(SHAPES), seed=SEEDS)
+        RUN_DIR.format(arch=p["arch"], budget=p["budget_tag"], shape=p["shape_tag"], seed=seed)
+        for p in GRID
+        for seed in SEEDS
     ]
 
 
@@ -131,23 +75,9 @@ def check_grid(cfg: dict) -> None:
     for key, budgets in named.items():
         if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
             raise ConfigError(f"{key}.min={budgets['min']} exceeds {key}.max={budgets['max']}")
-    check_budgets_cover_one_step(cfg)
+    grid.check_isoflop_budget(cfg)
+    grid.check_min_steps(cfg, GRID, *grid.task_dimensions(cfg))
     check_task_feasible(cfg)
-
-
-def check_budgets_cover_one_step(cfg: dict) -> None:
-    """A lower bound on one training step: 6·N·tokens of the cheapest model (Transformer++)."""
-    vocab = 6 + cfg["graph"]["num_labels"] + cfg["graph"]["num_nodes"]
-    seq_len = (5 + cfg["task"]["levels"]) + (2 * cfg["task"]["max_hops"] + 1) + 1  # longest demonstration
-    tokens = cfg["train"]["batch_size"] * (seq_len - 1)
-    smallest = min(BUDGETS.values())
-    for tag, shape in SHAPES.items():
-        params = approx_params(shape, cfg["model"]["mlp_ratio"], vocab)
-        if 6 * params * tokens > smallest:
-            raise ConfigError(
-                f"budgets: {smallest:.3g} FLOPs is less than one training step of shape {tag} "
-                f"(at least {6 * params * tokens:.3g} FLOPs at train.batch_size={cfg['train']['batch_size']})"
-            )
 
 
 def check_task_feasible(cfg: dict) -> None:
@@ -155,7 +85,7 @@ def check_task_feasible(cfg: dict) -> None:
     from creativity.prompts import build_prompts
     from creativity.task import prompt_spec, task_graph
 
-    g, t = cfg["graph"], cfg["task"]
+    t = cfg["task"]
     try:
         graph = task_graph(cfg["graph"], t, cfg["seed"])
         probe = min(10, t["test_prompts_per_level"], t["train_prompts_per_level"])
@@ -181,7 +111,7 @@ def run_spec(wildcards) -> dict:
         "run_id": run_id(wildcards),
         "arch": wildcards.arch,
         "budget": BUDGETS[wildcards.budget],
-        "shape": parse_shape_tag(wildcards.shape),
+        "shape": grid.parse_shape_tag(wildcards.shape),
         "seed": int(wildcards.seed),
     }
 
