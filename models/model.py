@@ -5,8 +5,9 @@ embeddings, SwiGLU MLP, no biases, no dropout, final RMSNorm). They differ in ho
 next token is produced:
 
 * TransformerPP reads logits off an untied output head (one forward pass).
-* EBT scores a *candidate* next-token distribution softmax(z) with a scalar energy and
-  "thinks" by gradient descent on z:  z <- z - alpha * dE/dz  (see shared/reference/ebt.md).
+* EBT scores a *candidate* next-token distribution p = softmax(z) with a scalar energy and
+  "thinks" by gradient steps  z <- p - alpha * dE/dp  (see shared/reference/ebt.md). System 1
+  and System 2 differ only in how they train (EBT._system1_loss, EBT._system2_loss).
 
 EBT layout. The sequence is processed as two streams that share all trunk weights:
 
