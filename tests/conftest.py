@@ -14,10 +14,13 @@ DELETE = object()  # as a value in write_config: remove the key
 
 
 def write_config(workdir: Path, base: Path, **changes) -> None:
-    """workdir/config.yaml = the YAML at `base` with dotted keys ("train.lr") changed."""
+    """workdir/config.yaml = config.yaml with the preset `base` merged in (as --configfile
+    merges it), and dotted keys ("train.lr") changed."""
     import yaml
 
-    cfg = yaml.safe_load(base.read_text())
+    from pipeline.presets import load_config
+
+    cfg = load_config(base)
     for dotted, value in changes.items():
         node, *path = cfg, *dotted.split(".")
         for key in path[:-1]:
@@ -56,7 +59,7 @@ TIMING_COLUMNS = ["wall_seconds", "tokens_per_second"]
 def tiny_run(tmp_path_factory):
     """The whole DAG on the tiny preset, run once per test session."""
     workdir = tmp_path_factory.mktemp("tiny")
-    shutil.copy(REPO / "workflow/presets/tiny.yaml", workdir / "config.yaml")
+    write_config(workdir, REPO / "workflow/presets/tiny.yaml")
     result = run_snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir

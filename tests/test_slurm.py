@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, write_config
 
 CLUSTER_SH = REPO / "tests/slurm/cluster.sh"
 TIMING = ["wall_seconds", "tokens_per_second"]
@@ -95,7 +95,7 @@ def slurm_cluster(tmp_path_factory):
 
 def _copy_tiny(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "workflow/presets/tiny.yaml", workdir / "config.yaml")
+    write_config(workdir, REPO / "workflow/presets/tiny.yaml")
     return workdir
 
 

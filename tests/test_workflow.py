@@ -1,11 +1,10 @@
 """The whole DAG on the tiny preset: tables, invariants, figures, report, reruns."""
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
 
-from conftest import REPO, TIMING_COLUMNS, read_table, run_snakemake
+from conftest import REPO, TIMING_COLUMNS, read_table, run_snakemake, write_config
 
 RUNS_COLUMNS = {
     "run_id", "arch", "variant", "depth", "width", "heads", "params", "params_with_embeddings", "budget",
@@ -131,7 +130,7 @@ def test_forcerun_one_plot_reruns_only_that_plot(tiny_run):
 
 def test_same_config_gives_same_tables(tiny_run, tmp_path):
     """Determinism on CPU: a second run of the same config gives identical tables."""
-    shutil.copy(REPO / "workflow/presets/tiny.yaml", tmp_path / "config.yaml")
+    write_config(tmp_path, REPO / "workflow/presets/tiny.yaml")
     result = run_snakemake(tmp_path, "--cores", "2", "results/tables/metrics.parquet")
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("metrics", "samples"):

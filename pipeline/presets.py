@@ -1,0 +1,32 @@
+"""Presets are overlays on config.yaml, which holds every default in one place.
+
+`snakemake --configfile PRESET` merges a preset into config.yaml key by key: a dict merges
+into the dict it replaces, anything else (a number, a list) replaces the default whole.
+merge() does the same, so tests and tools see exactly the config a run would.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+DEFAULTS = Path(__file__).resolve().parents[1] / "config.yaml"
+
+
+def merge(defaults: dict, overlay: dict) -> dict:
+    out = copy.deepcopy(defaults)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(preset=None) -> dict:
+    """config.yaml, with a preset file merged in if given."""
+    cfg = yaml.safe_load(DEFAULTS.read_text())
+    if preset is not None and Path(preset).resolve() != DEFAULTS:
+        cfg = merge(cfg, yaml.safe_load(Path(preset).read_text()) or {})
+    return cfg
