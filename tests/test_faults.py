@@ -167,7 +167,7 @@ def test_kill_mid_fit_after_its_first_output_then_rerun(tiny_run, tmp_path):
 
 
 def test_corrupt_checkpoint_restarts_that_run(tiny_run, tmp_path):
-    shutil.copy(REPO / "workflow/presets/tiny.yaml", tmp_path / "config.yaml")
+    tiny_config(tmp_path)
     run_dir = tmp_path / "results/runs/tpp/6e9/L1-d32-h2/seed0"
     run_dir.mkdir(parents=True)
     (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
