@@ -19,16 +19,19 @@ class ConfigError(Exception):
     pass
 
 
+def _where(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
 def check_yaml_syntax(path) -> None:
     """Snakemake reports a YAML error without the file, line or column; say all three."""
     try:
         yaml.safe_load(Path(path).read_text())
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = lambda m: f"line {m.line + 1}, column {m.column + 1}"  # noqa: E731
         # The parser notices a mistake where it can no longer go on; the context says where it began.
-        context = f" ({err.context} at {where(err.context_mark)})" if err.context and err.context_mark else ""
-        raise ConfigError(f"{path}, {where(mark)}: YAML syntax error: {err.problem or err.context}{context}") from None
+        context = f" ({err.context} at {_where(err.context_mark)})" if err.context and err.context_mark else ""
+        raise ConfigError(f"{path}, {_where(mark)}: YAML syntax error: {err.problem or err.context}{context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: YAML syntax error: {err}") from None
 
