@@ -16,10 +16,11 @@ BAD = {
     "negative budget range": ({"budgets": {"min": -1.0, "max": 1e12, "num": 2}}, "budgets.min"),
     "width not divisible by heads": ({"shapes": [{"depth": 2, "width": 64, "heads": 3}]}, "width 64 is not divisible by heads 3"),
     "empty grid": ({"architectures": []}, "architectures"),
-    "budget below one step": ({"budgets": [1000.0]}, "less than one training step"),
+    "budget below one step": ({"budgets": [1000.0], "isoflop.shapes": []}, "fewer than train.min_steps"),
     "own budgets of an unknown architecture": ({"budgets_by_architecture": {"ebt": [1e12]}}, "budgets_by_architecture"),
     "own budgets of an architecture not in the grid": (
-        {"budgets_by_architecture": {"ebt_system2": [1e12]}}, "budgets_by_architecture.ebt_system2: not one of"),
+        {"budgets_by_architecture": {"ebt_system2": [1e12]}, "architectures": ["tpp", "ebt_system1"]},
+        "budgets_by_architecture.ebt_system2: not one of"),
     "own budget range upside down": (
         {"budgets_by_architecture": {"tpp": {"min": 1e13, "max": 1e12, "num": 2}}},
         "budgets_by_architecture.tpp.min"),
