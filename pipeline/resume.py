@@ -8,6 +8,9 @@ outputs that were built from it still exist (tables of an earlier complete run, 
 leaving the tables stale and the file missing. Putting an empty file back under the marker
 turns the job into an incomplete one, which `rerun-incomplete` (profiles/default) reruns,
 and the new file, being newer, makes Snakemake rebuild everything that reads it.
+
+Snakemake deletes the old outputs a moment before it writes the marker; a kill in that
+instant leaves nothing to find here (README, Faults).
 """
 from __future__ import annotations
 
