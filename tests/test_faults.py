@@ -139,8 +139,12 @@ def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
     n_runs = len(in_run_dirs(tmp_path, "train_summary.parquet"))
 
     def resampled_and_missing():
+        """One run resampled, another's sampling under way (its script has written to its log).
+        Not the instant between Snakemake deleting an output and marking it incomplete."""
         present = in_run_dirs(tmp_path, "samples_raw.parquet")
-        return len(present) < n_runs and any(p.stat().st_mtime > started for p in present)
+        busy = [log for log in in_run_dirs(tmp_path, "sample.log") if log.stat().st_mtime > started
+                and not (log.parent / "samples_raw.parquet").exists()]
+        return busy and any(p.stat().st_mtime > started for p in present)
 
     proc = start(tmp_path, "--forcerun", "sample")
     kill_when(proc, resampled_and_missing, "caught with one run resampled and another's samples deleted")
@@ -179,7 +183,7 @@ def test_corrupt_checkpoint_restarts_that_run(tiny_run, tmp_path):
 
 def test_a_truncated_per_run_table_is_rebuilt(tiny_run, tmp_path):
     copy_run(tiny_run, tmp_path)
-    damaged = tmp_path / "results/runs/tpp/2e9/L1-d32-h2/seed0/samples.parquet"
+    damaged = sorted(in_run_dirs(tmp_path, "samples.parquet"))[0]
     damaged.write_bytes(damaged.read_bytes()[:1000])
     for table in (tmp_path / "results/tables").glob("*.parquet"):  # what a failed aggregate leaves
         table.unlink()
@@ -191,7 +195,7 @@ def test_a_truncated_per_run_table_is_rebuilt(tiny_run, tmp_path):
 
 def test_a_failing_job_leaves_its_traceback_in_its_log(tiny_run, tmp_path):
     copy_run(tiny_run, tmp_path)
-    run_dir = tmp_path / "results/runs/tpp/2e9/L1-d32-h2/seed0"
+    run_dir = sorted(in_run_dirs(tmp_path, "samples_raw.parquet"))[0].parent
     pd.DataFrame({"not_a_sample_column": [1]}).to_parquet(run_dir / "samples_raw.parquet")  # newer: score reruns
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode != 0
@@ -260,6 +264,6 @@ def test_a_grid_in_which_every_run_diverged_fails_with_a_summary(tiny_run, tmp_p
     assert result.returncode != 0
     n = len(read_table(tiny_run, "runs"))
     assert f"every run diverged ({n} of {n})" in result.stderr, result.stderr[-3000:]
-    assert "tpp_2e9_L1-d32-h2_s0: loss not finite at step" in result.stderr
+    assert all(f"{run_id}: loss not finite at step" in result.stderr for run_id in read_table(tiny_run, "runs").run_id)
     assert f"every run diverged ({n} of {n})" in (tmp_path / "results/logs/aggregate.log").read_text()
     assert not (tmp_path / "results/tables/runs.parquet").exists()
