@@ -127,10 +127,11 @@ def check_decoding_menu(cfg: dict) -> None:
 
 
 def check_config(cfg: dict, schema_path) -> None:
-    """All value checks, in the order that gives the clearest first message."""
+    """All value checks, in the order that gives the clearest first message. The device is
+    checked when jobs are about to start (check_device, from common.smk's onstart), so that
+    a dry run on a machine without CUDA can still plan a GPU grid."""
     check_finite(cfg)
     check_schema(cfg, schema_path)
-    check_device(cfg)
     check_decoding_menu(cfg)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from pipeline import grid, lock, resume
-from pipeline.config import ConfigError, check_config, coerce_scientific
+from pipeline.config import ConfigError, check_config, check_device, coerce_scientific
 
 RESULTS = "results"
 
@@ -153,6 +153,11 @@ if workflow.is_main_process and "--unlock" not in sys.argv:
 
 
 onstart:
+    # Before the first job, and never in a dry run: a machine without CUDA may plan a GPU grid.
+    try:
+        check_device(config)
+    except ConfigError as err:
+        sys.exit(f"ConfigError: {err}")
     # Record who holds the lock Snakemake has just taken, so that a later run can tell a stale lock.
     if workflow.execution_settings.lock:
         lock.record_owner(Path(".snakemake/locks"), lock.this_process())
