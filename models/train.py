@@ -34,7 +34,7 @@ from creativity.io import atomic_path, write_parquet
 
 from .budget import plan_steps
 from .checkpoint import load_checkpoint, save_checkpoint, save_torch
-from .data import batch_positions, eval_batches, loss_queries, make_batch, split_train_val
+from .data import RunData
 from .model import EBTConfig, ModelConfig, build_model, model_payload
 
 log = logging.getLogger(__name__)
@@ -135,24 +135,16 @@ def train_to_budget(
     device = resolve_device(train_cfg.device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
-    # -- data: one padded length for every batch, so every step costs the same
-    train_idx, val_idx = split_train_val(len(sequences), train_cfg.val_fraction, train_cfg.seed)
-    length = max(len(s) for s in sequences)
-    if length > model_cfg.max_seq_len:
-        raise ValueError(f"longest sequence has {length} tokens > max_seq_len={model_cfg.max_seq_len}")
-    n_queries = loss_queries(sequences, target_starts) if arch == "ebt" else None
-    val_batches = eval_batches(sequences, target_starts, val_idx, pad_id, length, train_cfg.batch_size,
-                               train_cfg.eval_max_batches, n_queries)
-
-    def train_batch(step):
-        pos = batch_positions(len(train_idx), train_cfg.batch_size, step, train_cfg.seed)
-        return make_batch(sequences, target_starts, [train_idx[p] for p in pos], pad_id, length, n_queries).to(device)
+    data = RunData(sequences, target_starts, pad_id, train_cfg.batch_size, train_cfg.val_fraction,
+                   train_cfg.eval_max_batches, train_cfg.seed, ebt_queries=arch == "ebt")
+    if data.length > model_cfg.max_seq_len:
+        raise ValueError(f"longest sequence has {data.length} tokens > max_seq_len={model_cfg.max_seq_len}")
 
     torch.manual_seed(train_cfg.seed)
     model = build_model(arch, model_cfg, ebt_cfg).to(device)
     optimizer = make_optimizer(model, train_cfg, ebt_cfg)
     with autocast:
-        plan = plan_steps(model, train_batch(0), flop_budget, (arch, repr(model_cfg), repr(ebt_cfg), device.type))
+        plan = plan_steps(model, data.train_batch(0).to(device), flop_budget, (arch, repr(model_cfg), repr(ebt_cfg), device.type))
 
     configs = {
         "arch": arch,
@@ -171,34 +163,26 @@ def train_to_budget(
         log.info("resumed %s at step %d / %d", run_dir, state["step"], plan.total_steps)
 
     status, diverged_step = "ok", None
-    tokens_per_step = train_cfg.batch_size * (length - 1)
+    tokens_per_step = data.tokens_per_step
     model.train()
     t_start, wall_before = time.perf_counter(), state["wall_seconds"]
     while state["step"] < plan.total_steps:
         step = state["step"]
         lr = lr_at(step, plan.total_steps, train_cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-        with autocast:
-            loss, thinking_steps = model.training_loss(train_batch(step))
-        loss_value = loss.item()
+        loss_value, thinking_steps = _take_step(model, optimizer, data.train_batch(step).to(device), lr,
+                                                train_cfg.grad_clip, autocast)
         if step == 0:  # a sane model starts near a uniform guess, ln|V|
             log.info("step-0 training loss %.3f (ln|V| = %.3f)", loss_value, math.log(model_cfg.vocab_size))
         if not math.isfinite(loss_value):
             status, diverged_step = "diverged", step
             log.warning("loss is %s at step %d: stopping", loss_value, step)
             break
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
         for key in state["flops"]:
             state["flops"][key] += plan.costs[thinking_steps][key]
         state["step"] = done = step + 1
         row = {"step": done, "tokens": done * tokens_per_step, "train_loss": loss_value, "lr": lr, "val_loss": float("nan")}
-        if val_batches and (done % train_cfg.eval_every_steps == 0 or done == plan.total_steps):
-            row["val_loss"] = evaluate(model, val_batches, device, autocast, train_cfg.seed)
+        if data.val_batches and (done % train_cfg.eval_every_steps == 0 or done == plan.total_steps):
+            row["val_loss"] = evaluate(model, data.val_batches, device, autocast, train_cfg.seed)
         state["curve"].append(row)
         state["wall_seconds"] = wall_before + time.perf_counter() - t_start
         if done % train_cfg.checkpoint_every_steps == 0 or done == plan.total_steps:
@@ -213,6 +197,21 @@ def train_to_budget(
     with atomic_path(run_dir / "summary.json") as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=2))
     return {**summary, "curve": curve}
+
+
+def _take_step(model, optimizer, batch, lr: float, grad_clip: float, autocast) -> tuple[float, int | None]:
+    """One optimiser step at learning rate lr: (loss, thinking steps used). A non-finite loss
+    is returned without stepping; the caller records the run as diverged."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+    with autocast:
+        loss, thinking_steps = model.training_loss(batch)
+    if math.isfinite(loss.item()):
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return loss.item(), thinking_steps
 
 
 def _summary(model, arch, ebt_cfg, state, plan, flop_budget, tokens_per_step, status, diverged_step, device) -> dict:
