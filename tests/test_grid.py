@@ -44,8 +44,9 @@ def test_shape_ranges_follow_depths_ratios_and_parameter_limits():
 
 @pytest.mark.parametrize("arch", ["tpp", "ebt_system1", "ebt_system2"])
 def test_step_estimate_matches_a_measured_step(arch):
-    """The parse-time estimate is the analytic count at the task's longest demonstration;
-    a real training step on such a batch measures within 10% of it."""
+    """The parse-time estimate is the analytic count at the task's longest demonstration,
+    raised to an upper bound: a real training step on such a batch measures at most that,
+    and not far below it."""
     cfg = copy.deepcopy(DEFAULT)
     shape = {"depth": 1, "width": 32, "heads": 2}
     vocab, length, loss_positions = task_dimensions(cfg)
@@ -58,7 +59,7 @@ def test_step_estimate_matches_a_measured_step(arch):
     model = build_model(family, ModelConfig(vocab_size=vocab, max_seq_len=length + 1, **shape), ebt_config(arch, cfg["ebt"]))
     probe = make_batch(seqs, starts, list(range(B)), 0, length + 1, loss_positions if family == "ebt" else None)
     measured = plan_steps(model, probe, 1e30, ("test_grid", arch)).flops_per_step
-    assert abs(estimate / measured - 1) < 0.10
+    assert measured <= estimate < 1.15 * measured
 
 
 def _point(arch, budget, shape):
