@@ -155,9 +155,11 @@ def test_tiny_preset_on_slurm(runs):
     workdir, local = runs["slurm"], runs["local"]
     # Every job really went through sbatch: the plugin writes one log per SLURM job.
     job_logs = [str(p.relative_to(runs["logdir"])) for p in runs["logdir"].rglob("*.log")]
-    for rule in ("build_task", "train", "sample", "score", "aggregate", "fit"):
+    for rule in ("build_task", "tune_run", "train", "sample", "score", "aggregate", "fit"):
         assert any(p.startswith(f"rule_{rule}/") for p in job_logs), (rule, sorted(job_logs))
-    assert sum(p.startswith("rule_train/") for p in job_logs) == 4, sorted(job_logs)
+    # one SLURM job per grid run and per tuning run, as many as the local run trained
+    assert sum(p.startswith("rule_train/") for p in job_logs) == len(read(local, "runs")), sorted(job_logs)
+    assert sum(p.startswith("rule_tune_run/") for p in job_logs) == len(read(local, "tuning")), sorted(job_logs)
 
     # The same tables as the local run: all four, with their columns.
     assert RUNS_COLUMNS <= set(read(workdir, "runs").columns)
