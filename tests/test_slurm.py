@@ -169,7 +169,7 @@ def test_tiny_preset_on_slurm(runs):
 
     # One run per grid point: architectures x budgets x shapes x seeds.
     slurm_runs = read(workdir, "runs")
-    assert len(slurm_runs) == 2 * 2 * 1 * 1 and slurm_runs["run_id"].is_unique
+    assert len(slurm_runs) == 3 * 2 * 1 * 1 and slurm_runs["run_id"].is_unique
     assert set(slurm_runs["arch"]) == {"tpp", "ebt"}
     assert (slurm_runs["status"] == "ok").all()
 
