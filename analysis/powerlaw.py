@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 from scipy.optimize import curve_fit
 from scipy.stats import t as t_dist

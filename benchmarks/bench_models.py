@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.data import Batch  # noqa: E402
 from models.flops import measure_step_flops  # noqa: E402
 from models.generate import generate_ebt, generate_tpp  # noqa: E402
-from models.model import EBTConfig, ModelConfig, TransformerPP  # noqa: E402
+from models.model import EBT, EBTConfig, ModelConfig, TransformerPP  # noqa: E402
 from models.train import TrainConfig, make_optimizer  # noqa: E402
 
 SHAPE = ModelConfig(vocab_size=512, depth=4, width=256, heads=4, max_seq_len=64)

@@ -1,7 +1,5 @@
 import json
 
-import pandas as pd
-
 from analysis.tables import concat
 from creativity.io import atomic_path, redirect_log, write_parquet
 from models.tuning import select_best
