@@ -137,9 +137,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
 
     def _qkv(self, x, cos, sin):
-        B, T, _ = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = self._qkv_unrotated(x)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v  # [B, H, T, hd]
+
+    def _qkv_unrotated(self, x):
+        B, T, _ = x.shape
+        return self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
     def _merge(self, y):
         B, H, T, hd = y.shape
@@ -171,13 +174,16 @@ class Attention(nn.Module):
         ([Q, T] bool, None = all) plus its own key, and no other candidate.
 
         Written out by hand (not SDPA) because EBT training differentiates through it twice.
+        The self key sits at the query's own rotary position, and rotating both vectors by
+        the same angle leaves their dot product unchanged, so the self score skips the
+        rotation: the same scores, with a third less rotary work in the EBT's hottest path.
         """
-        q, k, v = self._qkv(x, cos, sin)
+        q, k, v = self._qkv_unrotated(x)
         scale = 1.0 / math.sqrt(self.head_dim)
-        s_obs = (q @ k_obs.transpose(-2, -1)) * scale  # [B, H, Q, T]
+        s_self = (q * k).sum(-1, keepdim=True) * scale  # [B, H, Q, 1]
+        s_obs = (apply_rotary(q, cos, sin) @ k_obs.transpose(-2, -1)) * scale  # [B, H, Q, T]
         if obs_mask is not None:
             s_obs = s_obs.masked_fill(~obs_mask, float("-inf"))
-        s_self = (q * k).sum(-1, keepdim=True) * scale  # [B, H, Q, 1]
         w = torch.softmax(torch.cat([s_obs, s_self], dim=-1), dim=-1)
         y = w[..., :-1] @ v_obs + w[..., -1:] * v
         return self._merge(y)

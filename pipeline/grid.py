@@ -69,14 +69,10 @@ def parse_shape_tag(tag: str) -> dict:
     return {"depth": depth, "width": width, "heads": heads}
 
 
-def architecture_budgets(cfg: dict) -> dict[str, dict[str, float]]:
-    """Budget tag -> FLOPs for each architecture: `budgets`, unless `budgets_by_architecture`
-    gives that architecture its own."""
-    own = cfg.get("budgets_by_architecture") or {}
-    return {
-        arch: {budget_tag(b): b for b in budget_values(own.get(arch, cfg["budgets"]))}
-        for arch in cfg["architectures"]
-    }
+def grid_budgets(cfg: dict) -> dict[str, float]:
+    """Budget tag -> FLOPs. Every architecture trains on the same budgets, so each budget is
+    a paired comparison of the arms (analysis/paired.py)."""
+    return {budget_tag(b): b for b in budget_values(cfg["budgets"])}
 
 
 def task_dimensions(cfg: dict) -> tuple[int, int, int]:
@@ -118,8 +114,8 @@ def grid_points(cfg: dict) -> list[dict]:
     main = shape_values(cfg["shapes"], mlp_ratio)
     extra = shape_values(cfg["isoflop"]["shapes"], mlp_ratio)
     points = {}
-    for arch, budgets in architecture_budgets(cfg).items():
-        for tag, flops in budgets.items():
+    for arch in cfg["architectures"]:
+        for tag, flops in grid_budgets(cfg).items():
             shapes = main + (extra if tag == budget_tag(cfg["isoflop"]["budget"]) else [])
             for shape in shapes:
                 points[(arch, tag, shape_tag(shape))] = {"arch": arch, "budget_tag": tag, "budget": flops,
@@ -130,11 +126,10 @@ def grid_points(cfg: dict) -> list[dict]:
 def check_isoflop_budget(cfg: dict) -> None:
     if not cfg["isoflop"]["shapes"]:
         return
-    tag = budget_tag(cfg["isoflop"]["budget"])
-    for arch, budgets in architecture_budgets(cfg).items():
-        if tag not in budgets:
-            raise ConfigError(f"isoflop.budget: {cfg['isoflop']['budget']:.3g} is not one of the budgets of {arch} "
-                              f"({', '.join(budgets)})")
+    budgets = grid_budgets(cfg)
+    if budget_tag(cfg["isoflop"]["budget"]) not in budgets:
+        raise ConfigError(f"isoflop.budget: {cfg['isoflop']['budget']:.3g} is not one of the budgets "
+                          f"({', '.join(budgets)})")
 
 
 def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int, loss_positions: int) -> None:

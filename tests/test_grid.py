@@ -11,6 +11,7 @@ from models.data import make_batch
 from models.experiment import ARCHITECTURES, ebt_config
 from models.model import ModelConfig, build_model
 from pipeline.config import ConfigError
+from pipeline.presets import load_config
 from pipeline.grid import (
     budget_tag,
     budget_values,
@@ -24,7 +25,8 @@ from pipeline.grid import (
     task_dimensions,
 )
 
-DEFAULT = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+REPO = Path(__file__).parents[1]
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def test_budgets_and_tags():
@@ -62,6 +64,24 @@ def test_step_estimate_matches_a_measured_step(arch):
     assert measured <= estimate < 1.15 * measured
 
 
+@pytest.mark.parametrize("preset", [None, "paper.yaml"], ids=["default", "paper"])
+def test_the_experiment_can_answer_the_question(preset):
+    """Every arm on the same 3+ budgets spanning half a decade or more, 3+ seeds, an
+    IsoFLOP budget with 4+ shapes for every arm, and every run 300+ optimiser steps."""
+    cfg = load_config(REPO / "workflow/presets" / preset if preset else None)
+    points = grid_points(cfg)
+    budgets = budget_values(cfg["budgets"])
+    assert len(budgets) >= 3 and max(budgets) / min(budgets) >= 10**0.5
+    assert len(cfg["seeds"]) >= 3
+    for arch in ("tpp", "ebt_system1", "ebt_system2"):
+        assert {p["budget"] for p in points if p["arch"] == arch} == set(budgets)
+        shapes_at_isoflop = [p for p in points if p["arch"] == arch and p["budget_tag"] == budget_tag(cfg["isoflop"]["budget"])]
+        assert len(shapes_at_isoflop) >= 4
+    assert cfg["train"]["min_steps"] >= 300
+    if preset is None:  # the paper grid is planned at its dry run (tests/test_config.py)
+        check_min_steps(cfg, points, *task_dimensions(cfg))
+
+
 def _point(arch, budget, shape):
     return {"arch": arch, "budget": budget, "budget_tag": "b", "shape_tag": shape_tag(shape), "shape": shape}
 
@@ -96,5 +116,5 @@ def test_isoflop_shapes_join_one_budget_only():
     assert len(points) == 2 * (1 + 3)
     check_isoflop_budget(cfg)
     cfg["isoflop"]["budget"] = 3e12
-    with pytest.raises(ConfigError, match="isoflop.budget: 3e\\+12 is not one of the budgets of tpp"):
+    with pytest.raises(ConfigError, match="isoflop.budget: 3e\\+12 is not one of the budgets"):
         check_isoflop_budget(cfg)

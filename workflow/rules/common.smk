@@ -31,8 +31,7 @@ except ConfigError as err:
 
 
 # --- the training grid (planned in pipeline/grid.py) ---------------------------
-ARCH_BUDGETS = grid.architecture_budgets(config)
-BUDGETS = {tag: b for budgets in ARCH_BUDGETS.values() for tag, b in budgets.items()}
+BUDGETS = grid.grid_budgets(config)
 GRID = grid.grid_points(config)
 SHAPES = {p["shape_tag"]: p["shape"] for p in GRID}
 ARCHS = list(config["architectures"])
@@ -67,14 +66,9 @@ def check_grid(cfg: dict) -> None:
             raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even for rotary embeddings ({tag})")
     if cfg["ebt"]["random_steps"][0] > cfg["ebt"]["random_steps"][1]:
         raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
-    named = {"budgets": cfg["budgets"]}
-    for arch, budgets in (cfg.get("budgets_by_architecture") or {}).items():
-        if arch not in cfg["architectures"]:
-            raise ConfigError(f"budgets_by_architecture.{arch}: not one of architectures {cfg['architectures']}")
-        named[f"budgets_by_architecture.{arch}"] = budgets
-    for key, budgets in named.items():
-        if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
-            raise ConfigError(f"{key}.min={budgets['min']} exceeds {key}.max={budgets['max']}")
+    budgets = cfg["budgets"]
+    if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
+        raise ConfigError(f"budgets.min={budgets['min']} exceeds budgets.max={budgets['max']}")
     grid.check_isoflop_budget(cfg)
     grid.check_min_steps(cfg, GRID, *grid.task_dimensions(cfg))
     check_task_feasible(cfg)
