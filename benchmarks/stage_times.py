@@ -1,0 +1,59 @@
+"""Wall time of each stage of a finished Snakemake run, read from its log.
+
+For each rule: how many jobs ran, their summed job time (the cores they held, at the log's
+one-second resolution), that time's share of all job time, and the stage's window from its
+first start to its last finish, counted from the run's first job.
+
+Run: python -m benchmarks.stage_times [SNAKEMAKE_LOG]   (default: the newest .snakemake/log/*)
+"""
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_JOBID = re.compile(r"^\s+jobid: (\d+)$")
+_FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+
+
+def job_times(lines) -> pd.DataFrame:
+    """One row per finished job: rule, jobid, start and end (datetimes)."""
+    stamp, rule, starts, rows = None, None, {}, []
+    for line in lines:
+        if m := _STAMP.match(line):
+            stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := _RULE.match(line):
+            rule = m.group(1)
+        elif (m := _JOBID.match(line)) and rule is not None:
+            starts[int(m.group(1))], rule = stamp, None
+        elif m := _FINISHED.match(line):
+            jobid = int(m.group(1))
+            rows.append({"rule": m.group(2), "jobid": jobid, "start": starts.get(jobid, stamp), "end": stamp})
+    return pd.DataFrame(rows, columns=["rule", "jobid", "start", "end"])
+
+
+def stage_table(jobs: pd.DataFrame) -> pd.DataFrame:
+    t0 = jobs["start"].min()
+    jobs = jobs.assign(seconds=(jobs["end"] - jobs["start"]).dt.total_seconds(),
+                       first=(jobs["start"] - t0).dt.total_seconds(), last=(jobs["end"] - t0).dt.total_seconds())
+    out = jobs.groupby("rule").agg(jobs=("jobid", "size"), job_seconds=("seconds", "sum"),
+                                   from_s=("first", "min"), to_s=("last", "max"))
+    out["share"] = out["job_seconds"] / out["job_seconds"].sum()
+    return out.sort_values("from_s")
+
+
+def main(path=None) -> pd.DataFrame:
+    path = Path(path) if path else max(Path(".snakemake/log").glob("*.snakemake.log"))
+    table = stage_table(job_times(path.read_text().splitlines()))
+    print(f"{path}\n{table.to_string(float_format=lambda x: f'{x:.2f}')}")
+    print(f"\njob time {table['job_seconds'].sum():.0f} s; run from first start to last finish {table['to_s'].max():.0f} s")
+    return table
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
