@@ -135,14 +135,27 @@ def scaling(fits: pd.DataFrame) -> list[str]:
     for r in _sel(fits, kind="scaling_rate", parameter="ratio").itertuples():
         out.append(f"Scaling-rate ratio of val_loss ({html.escape(r.variant)}, best runs per budget, seed bootstrap): "
                    f"{ci(r)}; {html.escape(r.note)}.")
-    shape = with_labels(_sel(fits, kind="isoflop_optimum", metric="creativity", x="width_depth_ratio",
-                             parameter="optimum"))
-    for label, grp in shape.groupby(LABEL, sort=True):
-        top = grp.sort_values("budget").iloc[-1]
-        where = (f"an interior optimum at d/L = {ci(top)}" if top.method == "parabola"
-                 else f"no interior optimum ({top.method})")
-        out.append(f"Shape: at its largest budget ({num(top.budget)} FLOPs), {name(label)}'s creativity IsoFLOP has {where}.")
+    out += _isoflop_vertices(fits)
     return out or ["No scaling law could be fitted (fewer than two budgets with scored runs)."]
+
+
+def _isoflop_vertices(fits: pd.DataFrame) -> list[str]:
+    """The d/L vertex of each arm's IsoFLOP parabola, at the budget with the most runs (the
+    one the grid's `isoflop` shapes train at; the largest on a tie)."""
+    out = []
+    vertices = with_labels(_sel(fits, kind="isoflop_optimum", x="width_depth_ratio", parameter="optimum"))
+    for label, grp in vertices.groupby(LABEL, sort=True):
+        budget = grp.sort_values(["n", "budget"]).iloc[-1].budget
+        bits = []
+        for metric in ("val_loss", "creativity"):
+            rows = grp[(grp.budget == budget) & (grp.metric == metric)]
+            if len(rows):
+                r = rows.iloc[0]
+                bits.append(f"{metric} has " + (f"an interior optimum at d/L = {ci(r)}" if r.method == "parabola"
+                                                 else f"no interior optimum ({html.escape(r.method)})"))
+        out.append(f"Shape: at {num(budget)} FLOPs ({grp[grp.budget == budget].n.max()} runs), {name(label)}'s IsoFLOP "
+                   + "; ".join(bits) + ".")
+    return out
 
 
 def tradeoff(fits: pd.DataFrame) -> list[str]:
@@ -187,7 +200,7 @@ def diagnostics_table(fits: pd.DataFrame) -> str:
             cells.append(f"<td>{ci(hit.iloc[0]) if len(hit) else ''}</td>")
         body.append(f"<tr><td>{name(label)}</td><td>{num(budget)}</td>{''.join(cells)}</tr>")
     return (f"<table><tr><th>architecture</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
-            "<p class=small>Default decoding; mean over the runs at that budget (shapes and seeds); "
+            "<p class=small>Default decoding; mean over the seeds of the shapes trained at every budget; "
             "95% interval over prompts. ood: prompts whose shortest solution is longer than any training walk.</p>")
 
 

@@ -222,7 +222,7 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: in
             continue
         stats = resample.prompt_stats(sub)
         w = resample.count_weights(len(stats.prompt_ids), n_boot, np.random.default_rng(seed + 1 + k))
-        for (label, budget), grp in ok.groupby([LABEL, "budget"], sort=True):
+        for (label, budget), grp in _common_shapes(ok).groupby([LABEL, "budget"], sort=True):
             decoding = DEFAULT_DECODING.get(grp["arch"].iloc[0], "")
             idx = np.array([stats.unit_index(r, decoding) for r in grp["run_id"]])
             idx = idx[idx >= 0]
@@ -235,8 +235,21 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: in
                                  budget=float(budget), decoding=decoding, metric=metric, x=str(split), parameter="mean",
                                  estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
                                  ci_method="bootstrap_percentile", n=len(idx), n_boot=n_boot, seed=seed,
-                                 note="mean over runs (shapes, seeds); CI over prompts"))
+                                 note="mean over seeds of the shapes trained at every budget; CI over prompts"))
     return rows
+
+
+def _common_shapes(ok: pd.DataFrame) -> pd.DataFrame:
+    """Each arm's runs of the shapes it trained at every one of its budgets, so a budget's
+    mean is not moved by the extra IsoFLOP shapes that only one budget has (all its runs
+    where no shape is common to every budget)."""
+    keep = []
+    for _, grp in ok.groupby(LABEL, sort=False):
+        shape = grp[["depth", "width"]].apply(tuple, axis=1)
+        per_budget = shape.groupby(grp["budget"]).agg(set)
+        common = set.intersection(*per_budget)
+        keep.append(grp[shape.isin(common)] if common else grp)
+    return pd.concat(keep) if keep else ok
 
 
 def _inference_flops(test_samples: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:

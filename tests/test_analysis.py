@@ -536,6 +536,22 @@ def test_summary_rows_per_split(fit_table):
     assert 0 < revisit["estimate"] < 1
 
 
+def test_summary_means_leave_out_shapes_only_one_budget_has(study):
+    """An IsoFLOP shape trained at one budget only must not move that budget's mean."""
+    runs, _, _, baseline = study
+    runs = runs[runs["arch"] == "tpp"]
+    extra = runs[runs["budget"] == 1e16].head(len(SEEDS)).assign(depth=9, width=99)
+    extra = extra.assign(run_id=extra["run_id"] + "-extra")
+    both = pd.concat([runs, extra], ignore_index=True)
+    samples = make_samples(both)
+    worse = samples["run_id"].str.endswith("-extra") & (samples["decoding"] == "greedy")
+    samples.loc[worse, "valid"] = False  # the extra shape answers nothing
+    fit = fits.compute_fits(both, make_metrics(both, samples), samples, baseline, n_boot=5, seed=0)
+    test = one(fit, kind="summary", arch="tpp", budget=1e16, metric="validity", x="test")
+    assert test["estimate"] == pytest.approx(np.mean([0.4 - 0.08, 0.4, 0.4 - 0.08]))
+    assert test["n"] == len(SHAPES) * len(SEEDS)
+
+
 def test_fits_without_samples_or_metrics_do_not_crash(study):
     runs, metrics, _, _ = study
     out = fits.compute_fits(runs, metrics.iloc[:0], None, None, n_boot=5)
@@ -640,6 +656,28 @@ def test_findings_state_numbers_and_undetectable_differences(fit_table):
                            "chosen": [False, True, True, False]})
     page = findings.findings_html(fit_table, tuning)
     assert "tpp tpp: 2 runs" in page and "ebt system2: 2 runs" in page
+
+
+def test_shape_finding_reads_the_budget_with_the_most_runs():
+    """The IsoFLOP shapes train at one mid budget; the finding must report that budget's
+    vertex, not the largest budget's single-shape best point."""
+    base = {"kind": "isoflop_optimum", "arch": "tpp", "variant": "tpp", "x": "width_depth_ratio",
+            "parameter": "optimum", "ci_method": "", "note": ""}
+    rows = [
+        {**base, "metric": "val_loss", "budget": 2.5e11, "n": 12, "estimate": 18.7, "ci_low": 16.1, "ci_high": 20.3,
+         "method": "parabola"},
+        {**base, "metric": "creativity", "budget": 2.5e11, "n": 12, "estimate": 18.0, "ci_low": 10.1,
+         "ci_high": 22.7, "method": "parabola"},
+        {**base, "metric": "creativity", "budget": 4.5e11, "n": 3, "estimate": 16.0, "ci_low": np.nan,
+         "ci_high": np.nan, "method": "best_grid_point"},
+    ]
+    (line,) = findings._isoflop_vertices(pd.DataFrame(rows))
+    assert "at 2.5e11 FLOPs (12 runs)" in line
+    assert "val_loss has an interior optimum at d/L = 18.7 [16.1, 20.3]" in line
+    assert "creativity has an interior optimum at d/L = 18 [10.1, 22.7]" in line
+    rows[0]["n"] = rows[1]["n"] = 3  # a tie: the largest budget, where no parabola was fitted
+    (line,) = findings._isoflop_vertices(pd.DataFrame(rows))
+    assert "at 4.5e11 FLOPs" in line and "creativity has no interior optimum (best_grid_point)" in line
 
 
 def test_verdict_wording():
