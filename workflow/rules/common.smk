@@ -68,7 +68,7 @@ def check_grid(cfg: dict) -> None:
         raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
     budgets = cfg["budgets"]
     if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
-        raise ConfigError(f"budgets.min={budgets['min']} exceeds budgets.max={budgets['max']}")
+        raise ConfigError(f"budgets.min={budgets['min']:.3g} exceeds budgets.max={budgets['max']:.3g}")
     grid.check_isoflop_budget(cfg)
     grid.check_min_steps(cfg, GRID, *grid.task_dimensions(cfg))
     check_task_feasible(cfg)
