@@ -91,25 +91,29 @@ def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, ba
 class RunData:
     """One run's view of the corpus: a seeded train/val split, one padded length for every
     batch (so every step costs the same), the training batch of any step, and fixed
-    validation batches. With ebt_queries, batches carry the EBT's prediction-stream width."""
+    validation batches, all held on `device`. With ebt_queries, batches carry the EBT's
+    prediction-stream width."""
 
     def __init__(self, sequences, target_starts, pad_id: int, batch_size: int, val_fraction: float,
-                 eval_max_batches: int, seed: int, ebt_queries: bool):
+                 eval_max_batches: int, seed: int, ebt_queries: bool, device="cpu"):
         self.batch_size, self.seed = batch_size, seed
         self.train_idx, val_idx = split_train_val(len(sequences), val_fraction, seed)
         self.length = max(len(s) for s in sequences)
         self.n_queries = loss_queries(sequences, target_starts) if ebt_queries else None
-        self.val_batches = eval_batches(sequences, target_starts, val_idx, pad_id, self.length, batch_size,
-                                        eval_max_batches, self.n_queries)
-        # Every sequence padded once, so a training batch is a row gather (building 32 rows
-        # from lists each step cost about a tenth of a small Transformer++ step).
-        self._padded = make_batch(sequences, target_starts, self.train_idx, pad_id, self.length, self.n_queries)
+        self.val_batches = [b.to(device) for b in eval_batches(sequences, target_starts, val_idx, pad_id, self.length,
+                                                               batch_size, eval_max_batches, self.n_queries)]
+        # Every sequence padded once and moved to the device once, so a training batch is a
+        # row gather there (building 32 rows from lists each step cost about a tenth of a
+        # small Transformer++ step).
+        self._padded = make_batch(sequences, target_starts, self.train_idx, pad_id, self.length,
+                                  self.n_queries).to(device)
 
     @property
     def tokens_per_step(self) -> int:
         return self.batch_size * (self.length - 1)
 
     def train_batch(self, step: int) -> Batch:
-        pos = torch.tensor(batch_positions(len(self.train_idx), self.batch_size, step, self.seed))
         padded = self._padded
+        pos = torch.tensor(batch_positions(len(self.train_idx), self.batch_size, step, self.seed),
+                           device=padded.idx.device)
         return Batch(padded.idx[pos], padded.targets[pos], padded.mask[pos], self.n_queries)

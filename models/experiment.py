@@ -115,7 +115,7 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
         tokenizer.encode(prompt_tokens(r.start, r.end, r.include, r.exclude)) for r in test.itertuples(index=False)
     ]
     common = dict(max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id)
-    rows, pools = [], {}
+    rows, pools, measured = [], {}, {}
     for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
         seed = run["seed"] * 1000 + i
         cost = {}
@@ -142,8 +142,11 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
             else:
                 out = _reward_tilt(pool, test, tokenizer, scorer, setting.beta, seed)
             flops = [[sum(f)] for f in pool_flops]  # the kept answer cost the whole pool
+        key = tuple(sorted(cost.items()))  # settings that share a step cost share one measurement
+        if key not in measured:
+            measured[key] = measure_decode_step_flops(model, ids[0], **cost)
         step_check = {"decode_step_flops_analytic": decode_step_flops(model, len(ids[0]) + (family == "tpp"), **cost),
-                      "decode_step_flops_measured": measure_decode_step_flops(model, ids[0], **cost)}
+                      "decode_step_flops_measured": measured[key]}
         rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer, flops, step_check)
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 

@@ -325,8 +325,10 @@ class ReplayBuffer:
         return [self.rows[i] for i in torch.randperm(len(self.rows))[:n].tolist()]
 
     def push(self, idx, targets, mask, z_final):
-        for row in zip(idx, targets, mask, z_final):
-            self.rows.append({k: v.detach().cpu() for k, v in zip(("idx", "targets", "mask", "z"), row)})
+        # One copy per tensor, not per row, and only of the rows the buffer will keep.
+        keep = [t.detach()[-self.size:].cpu() for t in (idx, targets, mask, z_final)]
+        for row in zip(*keep):
+            self.rows.append(dict(zip(("idx", "targets", "mask", "z"), row)))
         del self.rows[: max(0, len(self.rows) - self.size)]
 
 

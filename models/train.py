@@ -93,14 +93,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def evaluate(model, batches, device, autocast, seed: int) -> float:
-    """Mean val loss over fixed batches. The EBT starts its z_0 from a generator seeded here,
-    so val_loss is deterministic and the training RNG stream is untouched."""
+    """Mean val loss over fixed batches (already on `device`). The EBT starts its z_0 from a
+    generator seeded here, so val_loss is deterministic and the training RNG stream is untouched."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     total, count = 0.0, 0
     with torch.no_grad(), autocast:
         for b in batches:
-            b = b.to(device)
             n = int(b.mask.sum())
             total, count = total + model.validation_loss(b, gen).item() * n, count + n
     model.train()
@@ -136,7 +135,7 @@ def train_to_budget(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     data = RunData(sequences, target_starts, pad_id, train_cfg.batch_size, train_cfg.val_fraction,
-                   train_cfg.eval_max_batches, train_cfg.seed, ebt_queries=arch == "ebt")
+                   train_cfg.eval_max_batches, train_cfg.seed, ebt_queries=arch == "ebt", device=device)
     if data.length > model_cfg.max_seq_len:
         raise ValueError(f"longest sequence has {data.length} tokens > max_seq_len={model_cfg.max_seq_len}")
 
@@ -144,7 +143,7 @@ def train_to_budget(
     model = build_model(arch, model_cfg, ebt_cfg).to(device)
     optimizer = make_optimizer(model, train_cfg, ebt_cfg)
     with autocast:
-        plan = plan_steps(model, data.train_batch(0).to(device), flop_budget, (arch, repr(model_cfg), repr(ebt_cfg), device.type))
+        plan = plan_steps(model, data.train_batch(0), flop_budget, (arch, repr(model_cfg), repr(ebt_cfg), device.type))
 
     configs = {
         "arch": arch,
@@ -169,7 +168,7 @@ def train_to_budget(
     while state["step"] < plan.total_steps:
         step = state["step"]
         lr = lr_at(step, plan.total_steps, train_cfg)
-        loss_value, thinking_steps = _take_step(model, optimizer, data.train_batch(step).to(device), lr,
+        loss_value, thinking_steps = _take_step(model, optimizer, data.train_batch(step), lr,
                                                 train_cfg.grad_clip, autocast)
         if step == 0:  # a sane model starts near a uniform guess, ln|V|
             log.info("step-0 training loss %.3f (ln|V| = %.3f)", loss_value, math.log(model_cfg.vocab_size))
@@ -190,8 +189,9 @@ def train_to_budget(
         if on_step is not None:
             on_step(done, row)
 
-    summary = _summary(model, arch, ebt_cfg, state, plan, flop_budget, tokens_per_step, status, diverged_step, device)
     curve = pd.DataFrame(state["curve"], columns=["step", "tokens", "train_loss", "lr", "val_loss"])
+    summary = _summary(model, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
+                       device)
     save_torch(model_payload(model), run_dir / "model.pt")
     write_parquet(curve, run_dir / "curve.parquet")
     with atomic_path(run_dir / "summary.json") as tmp:
@@ -206,16 +206,17 @@ def _take_step(model, optimizer, batch, lr: float, grad_clip: float, autocast) -
         group["lr"] = lr * group["lr_scale"]
     with autocast:
         loss, thinking_steps = model.training_loss(batch)
-    if math.isfinite(loss.item()):
+    loss_value = loss.item()
+    if math.isfinite(loss_value):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return loss.item(), thinking_steps
+    return loss_value, thinking_steps
 
 
-def _summary(model, arch, ebt_cfg, state, plan, flop_budget, tokens_per_step, status, diverged_step, device) -> dict:
-    curve = pd.DataFrame(state["curve"], columns=["step", "tokens", "train_loss", "lr", "val_loss"])
+def _summary(model, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
+             device) -> dict:
     last, val = curve["train_loss"].tail(10), curve["val_loss"].dropna()
     steps_done, wall = state["step"], state["wall_seconds"]
     return {
