@@ -76,7 +76,7 @@ def main():
         out["matched_flops"][arch] = train_and_score(arch, args.flops, shape, cfg, task, setting)
         per_step = out["matched_flops"][arch]["flops"] / max(out["matched_flops"][arch]["steps"], 1)
         out["matched_steps"][arch] = train_and_score(arch, per_step * (args.steps + 0.5), shape, cfg, task, setting)
-        print(json.dumps({arch: {k: out[m][arch] for m in ("matched_flops", "matched_steps") for k in [m]}}), flush=True)
+        print(json.dumps({arch: {m: out[m][arch] for m in ("matched_flops", "matched_steps")}}), flush=True)
     print(json.dumps(out, indent=2))
 
 
