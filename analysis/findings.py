@@ -12,18 +12,13 @@ import html
 import numpy as np
 import pandas as pd
 
-from analysis.labels import LABEL, with_labels
+from analysis.labels import LABEL, arch_name, fit_rows
 
-NAMES = {"tpp": "Transformer++", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2", "ebt": "EBT"}
 METRIC_NAMES = {"creativity": "creativity C", "validity": "validity", "novelty_valid": "novelty of valid walks"}
 STYLE = """body{font-family:sans-serif;max-width:60em;margin:1em auto;line-height:1.45;color:#222}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:1.4em}
 .small{color:#666;font-size:0.85em}"""
-
-
-def name(label: str) -> str:
-    return NAMES.get(label, label)
 
 
 def num(v: float) -> str:
@@ -50,21 +45,14 @@ def verdict(row, what: str, more: str = "higher", less: str = "lower", why: str 
     return f"no detectable difference in {what}: {ci(row)}, the interval includes 0"
 
 
-def _sel(fits: pd.DataFrame, **match) -> pd.DataFrame:
-    mask = np.ones(len(fits), dtype=bool)
-    for col, value in match.items():
-        mask &= (fits[col] == value).to_numpy()
-    return fits[mask]
-
-
 def headline(fits: pd.DataFrame) -> list[str]:
     """Paired EBT − Transformer++ sentences per variant, shared budget and comparison."""
-    rows = _sel(fits, kind="paired_delta")
+    rows = fit_rows(fits, kind="paired_delta")
     if rows.empty:
         return ["No paired comparison was computed (no EBT runs, or no scored samples)."]
     out = []
     for variant, grp in rows.groupby("variant", sort=True):
-        label = name(f"ebt-{variant}")
+        label = arch_name(f"ebt-{variant}")
         deltas = grp[grp["parameter"] == "delta"]
         if deltas["estimate"].isna().all() and deltas["budget"].isna().all():
             out.append(f"{label}: {html.escape(deltas['note'].iloc[0])}. No paired comparison is possible; "
@@ -88,7 +76,7 @@ def headline(fits: pd.DataFrame) -> list[str]:
 
 def paired_table(fits: pd.DataFrame) -> str:
     """The paired differences as one table: a row per (variant, budget, comparison)."""
-    rows = _sel(fits, kind="paired_delta", parameter="delta").dropna(subset=["budget"])
+    rows = fit_rows(fits, kind="paired_delta", parameter="delta").dropna(subset=["budget"])
     if rows.empty:
         return ""
     metrics = [m for m in METRIC_NAMES if m in set(rows["metric"])]
@@ -97,7 +85,7 @@ def paired_table(fits: pd.DataFrame) -> str:
     for (variant, budget, x), grp in rows.groupby(["variant", "budget", "x"], sort=True):
         cells = "".join(f"<td>{ci(grp[grp['metric'] == m].iloc[0]) if (grp['metric'] == m).any() else ''}</td>"
                         for m in metrics)
-        body.append(f"<tr><td>{name('ebt-' + variant)}</td><td>{num(budget)}</td><td>{x.replace('_', ' ')}</td>"
+        body.append(f"<tr><td>{arch_name('ebt-' + variant)}</td><td>{num(budget)}</td><td>{x.replace('_', ' ')}</td>"
                     f"<td>{html.escape(grp['decoding'].iloc[0])}</td>{cells}</tr>")
     return (f"<table><tr><th>EBT variant</th><th>budget</th><th>comparison</th><th>decodings (EBT vs TPP)</th>{head}"
             f"</tr>{''.join(body)}</table><p class=small>EBT minus Transformer++, estimate [95% paired bootstrap "
@@ -105,21 +93,22 @@ def paired_table(fits: pd.DataFrame) -> str:
 
 
 def frontier(fits: pd.DataFrame) -> list[str]:
-    rows = _sel(fits, kind="pareto_hv_delta")
+    rows = fit_rows(fits, kind="pareto_hv_delta")
     if rows.empty:
         return ["No budget is shared by both arms, so no paired hypervolume difference is computed; "
                 "the per-level fronts and hypervolumes are in the Pareto figure."]
     out = []
     for (variant, budget), grp in rows.groupby(["variant", "budget"], sort=True):
         parts = [verdict(r, f"level {int(r.level)} hypervolume", "larger", "smaller") for r in grp.itertuples()]
-        out.append(f"{name('ebt-' + variant)} against Transformer++ at {num(budget)} FLOPs, non-oracle decodings only: "
+        out.append(f"{arch_name('ebt-' + variant)} against Transformer++ at {num(budget)} FLOPs, "
+                   "non-oracle decodings only: "
                    + "; ".join(parts) + ".")
     return out
 
 
 def scaling(fits: pd.DataFrame) -> list[str]:
     out = []
-    laws = with_labels(_sel(fits, kind="power_law", subset="frontier", x="flops_measured"))
+    laws = fit_rows(fits, kind="power_law", subset="frontier", x="flops_measured")
     for label, grp in laws.groupby(LABEL, sort=True):
         g = grp.set_index(["metric", "parameter"])
         bits = []
@@ -131,8 +120,8 @@ def scaling(fits: pd.DataFrame) -> list[str]:
         if ("val_loss", "exponent") in g.index:
             bits.append(f"validation loss scales with exponent {ci(g.loc[('val_loss', 'exponent')])}")
         if bits:
-            out.append(f"{name(label)} (best shape per budget): " + "; ".join(bits) + ".")
-    for r in _sel(fits, kind="scaling_rate", parameter="ratio").itertuples():
+            out.append(f"{arch_name(label)} (best shape per budget): " + "; ".join(bits) + ".")
+    for r in fit_rows(fits, kind="scaling_rate", parameter="ratio").itertuples():
         out.append(f"Scaling-rate ratio of val_loss ({html.escape(r.variant)}, best runs per budget, seed bootstrap): "
                    f"{ci(r)}; {html.escape(r.note)}.")
     out += _isoflop_vertices(fits)
@@ -143,7 +132,7 @@ def _isoflop_vertices(fits: pd.DataFrame) -> list[str]:
     """The d/L vertex of each arm's IsoFLOP parabola, at the budget with the most runs (the
     one the grid's `isoflop` shapes train at; the largest on a tie)."""
     out = []
-    vertices = with_labels(_sel(fits, kind="isoflop_optimum", x="width_depth_ratio", parameter="optimum"))
+    vertices = fit_rows(fits, kind="isoflop_optimum", x="width_depth_ratio", parameter="optimum")
     for label, grp in vertices.groupby(LABEL, sort=True):
         budget = grp.sort_values(["n", "budget"]).iloc[-1].budget
         bits = []
@@ -153,25 +142,26 @@ def _isoflop_vertices(fits: pd.DataFrame) -> list[str]:
                 r = rows.iloc[0]
                 bits.append(f"{metric} has " + (f"an interior optimum at d/L = {ci(r)}" if r.method == "parabola"
                                                  else f"no interior optimum ({html.escape(r.method)})"))
-        out.append(f"Shape: at {num(budget)} FLOPs ({grp[grp.budget == budget].n.max()} runs), {name(label)}'s IsoFLOP "
+        out.append(f"Shape: at {num(budget)} FLOPs ({grp[grp.budget == budget].n.max()} runs), "
+                   f"{arch_name(label)}'s IsoFLOP "
                    + "; ".join(bits) + ".")
     return out
 
 
 def tradeoff(fits: pd.DataFrame) -> list[str]:
     out = []
-    base = _sel(fits, kind="tradeoff_slope", arch="baseline", parameter="slope")
+    base = fit_rows(fits, kind="tradeoff_slope", arch="baseline", parameter="slope")
     if len(base):
         out.append(f"Walks sampled uniformly from each prompt's feasible set already change novelty by "
                    f"{ci(base.iloc[0])} per utility level; model slopes below are net of this null.")
     else:
         out.append("No feasible-set baseline was given, so trade-off slopes are not corrected for the task.")
-    rows = with_labels(_sel(fits, kind="tradeoff_scaling"))
+    rows = fit_rows(fits, kind="tradeoff_scaling")
     for label, grp in rows.groupby(LABEL, sort=True):
         g = grp.set_index("parameter")
         mean = g.loc["mean_net_slope"] if "mean_net_slope" in g.index else None
         coef = g.loc["slope_per_ln_flops"] if "slope_per_ln_flops" in g.index else None
-        text = f"{name(label)} ({html.escape(grp['decoding'].iloc[0])}): "
+        text = f"{arch_name(label)} ({html.escape(grp['decoding'].iloc[0])}): "
         if mean is not None:
             text += verdict(mean, "net trade-off slope", "positive (less trade-off than the null)",
                             "negative (more trade-off than the null)")
@@ -187,7 +177,7 @@ DIAGNOSTICS = [("validity", "test"), ("validity", "ood"), ("creativity", "test")
 
 
 def diagnostics_table(fits: pd.DataFrame) -> str:
-    rows = with_labels(_sel(fits, kind="summary"))
+    rows = fit_rows(fits, kind="summary")
     if rows.empty:
         return "<p>No scored samples.</p>"
     cols = [(m, s) for m, s in DIAGNOSTICS if len(rows[(rows["metric"] == m) & (rows["x"] == s)])]
@@ -198,7 +188,7 @@ def diagnostics_table(fits: pd.DataFrame) -> str:
         for m, s in cols:
             hit = grp[(grp["metric"] == m) & (grp["x"] == s)]
             cells.append(f"<td>{ci(hit.iloc[0]) if len(hit) else ''}</td>")
-        body.append(f"<tr><td>{name(label)}</td><td>{num(budget)}</td>{''.join(cells)}</tr>")
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{num(budget)}</td>{''.join(cells)}</tr>")
     return (f"<table><tr><th>architecture</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
             "<p class=small>Default decoding; mean over the seeds of the shapes trained at every budget; "
             "95% interval over prompts. ood: prompts whose shortest solution is longer than any training walk.</p>")

@@ -57,7 +57,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import isoflop, paired, pareto, powerlaw, resample, scaling, tradeoff
-from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, in_distribution, with_labels
+from analysis.labels import (DEFAULT_DECODING, FITS_COLUMNS, LABEL, SHAPE_AXES, default_decoding, in_distribution,
+                             with_labels)
 
 NO_DECODING = "-"
 COLUMNS = FITS_COLUMNS
@@ -99,17 +100,19 @@ def _n_excluded(runs: pd.DataFrame, **match) -> int:
     return int(bad.sum())
 
 
-def _power_law_rows(xs, ys, n_boot, seed, n_budgets, kind, **labels) -> list[dict]:
-    """OLS power law with a bootstrap over its points; for the IsoFLOP optima against budget."""
-    fit = powerlaw.fit_power_law(xs, ys)
-    if n_budgets < 2:
-        fit = powerlaw.PowerLawFit.unidentified(fit.n_points, fit.n_dropped, f"{n_budgets} budget(s): need >= 2")
+def _power_law_rows(budgets: pd.Series, ys, n_boot, seed, note: str = "", **labels) -> list[dict]:
+    """isoflop_power_law rows: an OLS power law of ys against budget with a bootstrap over its
+    points. With < 2 budgets the fit is not identified and only the caller's note (saying
+    why) is kept; otherwise the fit's own note is appended to it."""
+    fit = powerlaw.fit_power_law(budgets, ys)  # not identified with < 2 distinct budgets
     if np.isfinite(fit.exponent):
-        boot_b, boot_a = powerlaw.bootstrap_power_law(xs, ys, n_boot, seed)
+        boot_b, boot_a = powerlaw.bootstrap_power_law(budgets, ys, n_boot, seed)
     else:
         boot_b = boot_a = powerlaw.BootstrapCI(np.nan, np.nan, 0, seed)
-    note = "; ".join(p for p in (labels.pop("note", ""), fit.note) if p)
-    common = labels | {"kind": kind, "ci_method": "bootstrap_percentile", "n": fit.n_points, "seed": seed, "note": note}
+    if budgets.nunique() >= 2:
+        note = "; ".join(p for p in (note, fit.note) if p)
+    common = labels | {"kind": "isoflop_power_law", "ci_method": "bootstrap_percentile", "n": fit.n_points,
+                       "seed": seed, "note": note}
     return [_row(**common, parameter="exponent", estimate=fit.exponent, ci_low=boot_b.low, ci_high=boot_b.high,
                  n_boot=boot_b.n_boot),
             _row(**common, parameter="prefactor", estimate=fit.prefactor, ci_low=boot_a.low, ci_high=boot_a.high,
@@ -133,14 +136,13 @@ def _saturating_rows(runs, ok) -> list[dict]:
 
 def isoflop_tables(ok: pd.DataFrame, level0: pd.DataFrame) -> list[tuple[str, bool, pd.DataFrame]]:
     """(metric, maximize, table): val_loss over runs, creativity at each architecture's default decoding."""
-    default = level0[level0["decoding"] == level0["arch"].map(DEFAULT_DECODING)]
-    return [("val_loss", False, ok), ("creativity", True, default)]
+    return [("val_loss", False, ok), ("creativity", True, default_decoding(level0))]
 
 
 def _isoflop_rows(runs, ok, level0, n_boot, seed) -> list[dict]:
     rows = []
     for metric, maximize, table in isoflop_tables(ok, level0):
-        for axis in isoflop.SHAPE_AXES:
+        for axis in SHAPE_AXES:
             optima = isoflop.isoflop_optima(table, metric, axis, maximize, n_boot=n_boot, seed=seed)
             for opt in optima.itertuples(index=False):
                 decoding = NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(opt.arch, "")
@@ -174,15 +176,11 @@ def _isoflop_power_law_rows(runs, optima: pd.DataFrame, metric: str, n_boot: int
         n_budgets = inside["budget"].nunique()
         if n_budgets < 2:
             notes.append(f"{n_budgets} budget(s) with an interior optimum; need >= 2")
-        new = _power_law_rows(inside["budget"], inside["optimum"], n_boot, seed, n_budgets, "isoflop_power_law",
-                              arch=arch, variant=variant, metric=metric, x="budget", method="parabola_vertices",
-                              decoding=NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(arch, ""),
-                              n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant),
-                              note="; ".join(notes))
-        if n_budgets < 2:  # the IsoFLOP-specific note says more than the generic one
-            for r in new:
-                r["note"] = "; ".join(notes)
-        rows += new
+        rows += _power_law_rows(inside["budget"], inside["optimum"], n_boot, seed, arch=arch, variant=variant,
+                                metric=metric, x="budget", method="parabola_vertices",
+                                decoding=NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(arch, ""),
+                                n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant),
+                                note="; ".join(notes))
     return rows
 
 
@@ -215,6 +213,7 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: in
     """Per (label, budget, split): means over the arm's runs at the default decoding."""
     rows = []
     splits = samples["split"].unique() if "split" in samples.columns else np.array(["test"])
+    arms = list(_common_shapes(ok).groupby([LABEL, "budget"], sort=True))
     for k, split in enumerate(sorted(splits)):
         sub = samples[samples["split"] == split] if "split" in samples.columns else samples
         sub = sub[sub["run_id"].isin(ok["run_id"])]
@@ -222,14 +221,14 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: in
             continue
         stats = resample.prompt_stats(sub)
         w = resample.count_weights(len(stats.prompt_ids), n_boot, np.random.default_rng(seed + 1 + k))
-        for (label, budget), grp in _common_shapes(ok).groupby([LABEL, "budget"], sort=True):
+        for (label, budget), grp in arms:
             decoding = DEFAULT_DECODING.get(grp["arch"].iloc[0], "")
             idx = np.array([stats.unit_index(r, decoding) for r in grp["run_id"]])
             idx = idx[idx >= 0]
             if len(idx) == 0:
                 continue
             for metric in [m for m in SUMMARY_METRICS if m in stats.sums]:
-                v = _nanmean_rows(stats.values(metric, w, rows=idx))
+                v = resample.nanmean_rows(stats.values(metric, w, rows=idx))
                 lo, hi = resample.percentile_ci(v[1:])
                 rows.append(_row(kind="summary", arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0],
                                  budget=float(budget), decoding=decoding, metric=metric, x=str(split), parameter="mean",
@@ -261,13 +260,6 @@ def _inference_flops(test_samples: pd.DataFrame, metrics: pd.DataFrame) -> pd.Da
     if "inference_flops" in metrics.columns:
         return metrics.loc[metrics["level"] == 0, [*keys, "inference_flops"]]
     return pd.DataFrame(columns=[*keys, "inference_flops"])
-
-
-def _nanmean_rows(values: np.ndarray) -> np.ndarray:
-    """Mean over runs per resample, NaN (without a warning) where no run has a value."""
-    finite = np.isfinite(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finite, values, 0).sum(axis=1) / finite.sum(axis=1)
 
 
 def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, samples: pd.DataFrame | None = None,

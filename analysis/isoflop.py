@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.labels import SHAPE_AXES, shape_values
+from analysis.labels import shape_values
+from analysis.resample import percentile_ci
 
 MIN_BOOT_POINTS = 4
-CI_LEVEL = 0.95
 GROUP_BY = ("arch", "variant", "budget")
 
 
@@ -136,8 +136,7 @@ def bootstrap_vertex(shape, metric, maximize: bool, n_boot: int, seed: int,
     used = vertices[np.isfinite(vertices)]
     if len(used) == 0:
         return VertexCI(np.nan, np.nan, 0, seed, f"no resample of {n_boot} had an interior vertex")
-    tail = 100 * (1 - CI_LEVEL) / 2
-    lo, hi = np.percentile(used, [tail, 100 - tail])
+    lo, hi = percentile_ci(used)
     note = "" if len(used) == n_boot else f"{n_boot - len(used)} of {n_boot} resamples had no vertex and were skipped"
     return VertexCI(float(np.exp(lo)), float(np.exp(hi)), len(used), seed, note)
 

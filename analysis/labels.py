@@ -1,5 +1,6 @@
-"""Names shared by the fits and the figures: architecture labels, default decodings,
-which decodings are oracles, shape axes. No fitting here, so plots can import it.
+"""Names shared by the fits, the figures and the report pages: architecture labels and
+display names, default decodings, which decodings are oracles, shape axes, selecting rows
+of fits.parquet. No fitting and no matplotlib here, so every module can import it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ BASELINE_RUN = "feasible_baseline"  # run_id of the feasible-set null (results/b
 # optimisation steps for the EBT.
 DEFAULT_DECODING = {"tpp": "greedy", "ebt": "think_x1"}
 # The reward tilt re-ranks samples by the scorer itself: an oracle, never compared.
-ORACLE_FAMILIES = ("reward_tilt",)
 ORACLE_PREFIXES = ("tilt_",)
 # Columns of fits.parquet (documented in fits.py); here so figures can read an empty table.
 FITS_COLUMNS = [
@@ -21,6 +21,7 @@ FITS_COLUMNS = [
     "parameter", "estimate", "ci_low", "ci_high", "ci_method", "n", "n_excluded_diverged", "n_boot", "seed",
     "method", "note",
 ]
+ARCH_NAMES = {"tpp": "Transformer++", "ebt": "EBT", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2"}
 SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")
 AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_ratio": "width/depth ratio d/L",
                "params": "parameters N (non-embedding)", "flops_measured": "training compute C (FLOPs, measured)",
@@ -34,12 +35,32 @@ def arch_label(arch: str, variant) -> str:
     return f"{arch}-{variant}"
 
 
+def arch_name(label: str) -> str:
+    """Display name of an architecture label: "ebt-system1" -> "EBT System 1"."""
+    return ARCH_NAMES.get(label, str(label))
+
+
 def with_labels(table: pd.DataFrame) -> pd.DataFrame:
     """Copy of table with the LABEL column (arch alone when the variant is the arch or missing)."""
     arch = table["arch"] if "arch" in table.columns else pd.Series("", index=table.index, dtype=object)
     variant = table["variant"] if "variant" in table.columns else pd.Series(None, index=table.index, dtype=object)
     labels = [arch_label(a, v) for a, v in zip(arch, variant)]
     return table.assign(**{LABEL: pd.Series(labels, index=table.index, dtype=object)})
+
+
+def fit_rows(fits: pd.DataFrame, **match) -> pd.DataFrame:
+    """Rows of fits.parquet matching column=value pairs, with the architecture label."""
+    if fits is None or fits.empty:
+        return pd.DataFrame(columns=[*FITS_COLUMNS, LABEL])
+    mask = np.ones(len(fits), dtype=bool)
+    for col, value in match.items():
+        mask &= (fits[col] == value).to_numpy()
+    return with_labels(fits[mask])
+
+
+def default_decoding(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows at their architecture's default decoding (DEFAULT_DECODING)."""
+    return table[table["decoding"] == table["arch"].map(DEFAULT_DECODING)]
 
 
 def is_oracle(decoding) -> np.ndarray | bool:
@@ -63,6 +84,6 @@ def in_distribution(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["split"] == "test"] if "split" in table.columns else table
 
 
-def flops_text(value: float) -> str:
-    """3 significant digits without the exponent's plus sign and zero: 6e9, 1.39e12."""
-    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e")
+def flops_text(value: float, digits: int = 3) -> str:
+    """`digits` significant digits without the exponent's plus sign and zero: 6e9, 1.39e12."""
+    return f"{value:.{digits}g}".replace("e+0", "e").replace("e+", "e")

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from analysis.labels import AXIS_LABELS, DEFAULT_DECODING, LABEL, is_oracle, shape_values
-from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, SHORT_AXIS, arch_color, arch_labels, arch_name,
-                               budget_handles, budget_palette, default_decoding, error_bars, fit_rows, fmt_flops,
-                               grid, legend_right, log_axis, no_data_figure, ok_metrics, ok_runs, padded_range, save,
-                               title)
+from analysis.labels import (AXIS_LABELS, DEFAULT_DECODING, LABEL, arch_name, default_decoding, fit_rows, is_oracle,
+                             shape_values)
+from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, SHORT_AXIS, arch_color, arch_labels, budget_handles,
+                               budget_palette, error_bars, fmt_flops, grid, legend_right, log_axis, no_data_figure,
+                               ok_metrics, ok_runs, padded_range, save, title)
 
 ISOFLOP_PLOT_AXES = ("width_depth_ratio", "depth", "width")
 SCALING_AXES = ("flops_measured", "params", "tokens")
@@ -111,12 +111,11 @@ def plot_paired_deltas(fits, out_path, **_) -> pd.DataFrame:
     return rows
 
 
-def plot_tradeoff(fits, runs, metrics, out_path, **_) -> pd.DataFrame:
+def plot_tradeoff(fits, runs, out_path, **_) -> pd.DataFrame:
     """Left: net trade-off slope (run's novelty-per-level slope minus the feasible-set null's) of
     every run at its default decoding against training FLOPs, with the regression line of
     fits.parquet (tradeoff_scaling). Right: the baseline's raw slope for reference."""
-    slopes = fit_rows(fits, kind="tradeoff_slope", parameter="net_slope")
-    slopes = slopes[slopes["decoding"] == slopes["arch"].map(DEFAULT_DECODING)]
+    slopes = default_decoding(fit_rows(fits, kind="tradeoff_slope", parameter="net_slope"))
     scaling = fit_rows(fits, kind="tradeoff_scaling")
     labels = arch_labels(slopes)
     if not labels:

@@ -14,13 +14,14 @@ from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator
 
-from analysis.labels import DEFAULT_DECODING, LABEL, with_labels
-from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, arch_labels, arch_name, budget_handles, budget_palette,
-                               default_decoding, fmt_flops, grid, grid_ticks, label_budgets, legend_right,
-                               no_data, no_data_figure, ok_metrics, ok_runs, save, title)
+from analysis.labels import DEFAULT_DECODING, LABEL, arch_name, default_decoding, with_labels
+from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, arch_labels, budget_handles, budget_palette, fmt_flops,
+                               grid, grid_ticks, label_budgets, legend_right, no_data, no_data_figure, ok_metrics,
+                               ok_runs, save, title)
+from creativity.scoring import ERROR_TYPES
 
-ERROR_ORDER = ["err_parse", "err_hallucinated_node", "err_hallucinated_edge", "err_wrong_endpoints", "err_revisit",
-               "err_include_violation", "err_exclude_violation"]
+# The error-share columns in the scorer's check order (a walk's error is its first failed check).
+ERROR_ORDER = [f"err_{e}" for e in ERROR_TYPES if e != "none"]
 
 
 def error_columns(metrics: pd.DataFrame) -> list[str]:

@@ -23,11 +23,10 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
-from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, in_distribution, with_labels  # noqa: E402
+from analysis.labels import LABEL, arch_name, flops_text, in_distribution, with_labels  # noqa: E402
 from creativity.io import atomic_path  # noqa: E402
 
 ARCH_ORDER = ("tpp", "ebt-system1", "ebt-system2", "ebt")
-ARCH_NAMES = {"tpp": "Transformer++", "ebt": "EBT", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2"}
 ARCH_COLORS = {"tpp": "#1f77b4", "ebt-system1": "#ff7f0e", "ebt-system2": "#2ca02c", "ebt": "#d62728"}
 _EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 METRIC_LABELS = {"val_loss": "validation loss (nats/token)", "creativity": "creativity C",
@@ -41,16 +40,11 @@ def arch_color(label: str) -> str:
     return ARCH_COLORS.get(label) or _EXTRA_COLORS[zlib.crc32(str(label).encode()) % len(_EXTRA_COLORS)]
 
 
-def arch_name(label: str) -> str:
-    return ARCH_NAMES.get(label, str(label))
-
-
-def arch_labels(table: pd.DataFrame, arch: str | None = None) -> list[str]:
-    """Labels present in table (optionally of one arch), in ARCH_ORDER then alphabetical."""
+def arch_labels(table: pd.DataFrame) -> list[str]:
+    """Labels present in table, in ARCH_ORDER then alphabetical."""
     if table.empty or LABEL not in table.columns:
         return []
-    sub = table if arch is None else table[table["arch"] == arch]
-    present = set(sub[LABEL].dropna())
+    present = set(table[LABEL].dropna())
     return [lab for lab in ARCH_ORDER if lab in present] + sorted(present - set(ARCH_ORDER))
 
 
@@ -93,10 +87,6 @@ def ok_metrics(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
         return with_labels(pd.DataFrame({c: pd.Series(dtype=object if c in ("run_id", "arch", "variant", "decoding",
                                                                          "decoding_family") else float) for c in cols}))
     return with_labels(in_distribution(metrics[metrics["run_id"].isin(runs.loc[runs["status"] == "ok", "run_id"])]))
-
-
-def default_decoding(metrics: pd.DataFrame) -> pd.DataFrame:
-    return metrics[metrics["decoding"] == metrics["arch"].map(DEFAULT_DECODING)]
 
 
 def fmt_flops(value: float) -> str:
@@ -194,20 +184,10 @@ def log_axis(ax, values, axis: str = "x") -> None:
 def tick_labels(values) -> dict:
     """value -> label with the fewest significant digits (3 to 6) that tells the values apart."""
     for digits in range(3, 7):
-        labels = [f"{v:.{digits}g}".replace("e+0", "e").replace("e+", "e") for v in values]
+        labels = [flops_text(v, digits) for v in values]
         if len(set(labels)) == len(labels):
             break
     return dict(zip(values, labels))
-
-
-def fit_rows(fits: pd.DataFrame, **match) -> pd.DataFrame:
-    """Rows of fits.parquet matching column=value pairs, with the architecture label."""
-    if fits is None or fits.empty:
-        return pd.DataFrame(columns=[*FITS_COLUMNS, LABEL])
-    mask = np.ones(len(fits), dtype=bool)
-    for col, value in match.items():
-        mask &= (fits[col] == value).to_numpy()
-    return with_labels(fits[mask])
 
 
 def error_bars(rows: pd.DataFrame) -> list[np.ndarray]:

@@ -24,7 +24,7 @@ import statsmodels.api as sm
 from scipy.optimize import curve_fit
 from scipy.stats import t as t_dist
 
-CI_LEVEL = 0.95
+from analysis.resample import CI_LEVEL, percentile_ci
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ def bootstrap_power_law(x, y, n_boot: int, seed: int) -> tuple[BootstrapCI, Boot
 def _percentile_ci(values: np.ndarray, seed: int) -> BootstrapCI:
     if len(values) == 0:
         return BootstrapCI(np.nan, np.nan, 0, seed)
-    tail = 100 * (1 - CI_LEVEL) / 2
-    lo, hi = np.percentile(values, [tail, 100 - tail])
+    lo, hi = percentile_ci(values)
     return BootstrapCI(float(lo), float(hi), len(values), seed)
 
 
@@ -209,13 +208,16 @@ def batch_glm(u: np.ndarray, y: np.ndarray, link: str, iterations: int = 50) -> 
         shrink = np.minimum(1.0, 5.0 / np.maximum(step, 1e-300))  # damp wild first steps
         a, b = a + np.nan_to_num(da) * shrink, b + np.nan_to_num(db) * shrink
     converged = step < 1e-6
-    distinct = np.nanmax(np.where(m, u, np.nan), axis=1) - np.nanmin(np.where(m, u, np.nan), axis=1) > 1e-12 \
-        if u.shape[1] else np.zeros(len(u), bool)
+    if u.shape[1]:  # range of the used u per row; NaN where a row uses none
+        used_u = np.where(m, u, np.nan)
+        u_range = np.nanmax(used_u, axis=1) - np.nanmin(used_u, axis=1)
+    else:
+        u_range = np.full(len(u), np.nan)
+    distinct = u_range > 1e-12
     has_signal = (yy.sum(axis=1) > 0) & ((link == "log") | ((yy * m).sum(axis=1) < n))
     # A curve that changes by more than e^30 over the data's range has run off to a boundary
     # (e.g. zeros at one end only): that is separation, not an estimate.
-    span = np.nan_to_num(np.nanmax(np.where(m, u, np.nan), axis=1) - np.nanmin(np.where(m, u, np.nan), axis=1)) \
-        if u.shape[1] else np.zeros(len(u))
+    span = np.nan_to_num(u_range)
     bounded = np.abs(b) * span < 30
     ok = converged & distinct & has_signal & bounded & (n >= 2)
     with np.errstate(invalid="ignore"):

@@ -47,6 +47,14 @@ def percentile_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.nda
     return lo, hi
 
 
+def nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """Mean over columns (e.g. runs, cells) per row (resample), NaN entries left out; NaN
+    (without a warning) where a row has no finite value."""
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, values, 0).sum(axis=1) / finite.sum(axis=1)
+
+
 def count_weights(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot + 1, n_items) resampling counts; row 0 is the observed data (all ones)."""
     draws = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_boot) if n_items else \
@@ -102,9 +110,9 @@ class PromptStats:
             return (weights @ s.T) / (weights @ c.T)
 
 
-def prompt_stats(samples: pd.DataFrame, prompt_ids=None) -> PromptStats:
+def prompt_stats(samples: pd.DataFrame) -> PromptStats:
     """Per (run_id, decoding) × prompt sums and counts of every statistic in STATISTICS
-    that the samples table has. prompt_ids fixes the column order (default: sorted ids)."""
+    that the samples table has; prompts (columns) in sorted id order."""
     data = samples.copy()
     valid = data["valid"].astype(bool)
     present = {}
@@ -119,8 +127,7 @@ def prompt_stats(samples: pd.DataFrame, prompt_ids=None) -> PromptStats:
             value = value.where(valid)
         data[f"_s_{name}"], data[f"_c_{name}"] = value.fillna(0.0), value.notna().astype(float)
         present[name] = None
-    if prompt_ids is None:
-        prompt_ids = np.sort(data["prompt_id"].unique())
+    prompt_ids = np.sort(data["prompt_id"].unique())
     cols = [f"_{k}_{n}" for n in present for k in ("s", "c")]
     grouped = data.groupby(["run_id", "decoding", "prompt_id"], sort=True)[cols].sum()
     wide = grouped.unstack("prompt_id").fillna(0.0)

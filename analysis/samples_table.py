@@ -13,7 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from analysis.labels import DEFAULT_DECODING, LABEL, in_distribution, with_labels
+from analysis.labels import LABEL, default_decoding, in_distribution, with_labels
 
 PROMPTS_PER_LEVEL = 3
 COLUMNS = ["prompt_id", "level", "start", "end", "include", "exclude", LABEL, "budget", "run_id", "decoding", "walk",
@@ -37,7 +37,7 @@ def sample_rows(samples: pd.DataFrame, runs: pd.DataFrame, metrics: pd.DataFrame
     chosen = [p for _, grp in prompts.groupby("level", sort=True)
               for p in rng.choice(grp["prompt_id"].to_numpy(), min(PROMPTS_PER_LEVEL, len(grp)), replace=False)]
     level0 = in_distribution(metrics)
-    level0 = level0[(level0["level"] == 0) & (level0["decoding"] == level0["arch"].map(DEFAULT_DECODING))]
+    level0 = default_decoding(level0[level0["level"] == 0])
     score = level0.set_index("run_id")["creativity"]
     best = runs.assign(score=runs["run_id"].map(score).fillna(-1)).sort_values(["score", "run_id"], ascending=[False, True])
     best = best.drop_duplicates([LABEL, "budget"])[["run_id", LABEL, "budget"]]

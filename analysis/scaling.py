@@ -63,12 +63,14 @@ def frontier_choice(values: np.ndarray, budgets: np.ndarray, maximise: bool) -> 
     return chosen, picked
 
 
-def law_points(cells: resample.Cells, values: np.ndarray, x_axis: str, subset: str, maximise: bool):
-    """(u, y) arrays (resamples, points) for one fit."""
+def law_points(cells: resample.Cells, values: np.ndarray, x_axis: str, subset: str, maximise: bool, frontier=None):
+    """(u, y) arrays (resamples, points) for one fit. frontier: frontier_choice's result for
+    these values, when the caller already has it (it does not depend on the x axis)."""
     x = cells.table[x_axis].to_numpy(float)
     if subset == "all_runs":
         return np.broadcast_to(np.log(x), values.shape), values
-    chosen, picked = frontier_choice(values, cells.table["budget"].to_numpy(float), maximise)
+    chosen, picked = frontier if frontier is not None else \
+        frontier_choice(values, cells.table["budget"].to_numpy(float), maximise)
     return np.log(x)[chosen], picked
 
 
@@ -83,11 +85,12 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
         if metric not in run_values:
             continue
         values = resample.cell_values(run_values[metric], cells, draws.seed)
+        frontier = frontier_choice(values, cells.table["budget"].to_numpy(float), maximise)
         for x_axis in X_AXES:
             if x_axis not in cells.table.columns:
                 continue
             for subset in ("frontier", "all_runs"):
-                u, y = law_points(cells, values, x_axis, subset, maximise)
+                u, y = law_points(cells, values, x_axis, subset, maximise, frontier)
                 a, b = _fit(model, u, y) if n_budgets >= 2 else (np.full(len(y), np.nan),) * 2
                 note = _note(n_budgets, y[0], model)
                 if not np.isfinite(b[0]) and "not identified" not in note and n_budgets >= 2:

@@ -23,10 +23,10 @@ from analysis.labels import BASELINE_RUN, DEFAULT_DECODING, LABEL
 from analysis.powerlaw import batch_ols
 
 
-def level_slopes(stats: resample.PromptStats, prompt_w: np.ndarray, rows=None) -> np.ndarray:
+def level_slopes(stats: resample.PromptStats, prompt_w: np.ndarray) -> np.ndarray:
     """(resamples, units) slope of novelty_valid on level, NaN with < 2 levels holding a valid walk."""
     levels = np.unique(stats.levels[stats.levels >= 1])
-    per_level = np.stack([stats.values("novelty_valid", prompt_w, rows=rows, level=lv) for lv in levels], axis=-1)
+    per_level = np.stack([stats.values("novelty_valid", prompt_w, level=lv) for lv in levels], axis=-1)
     b, u = per_level.shape[:2]
     flat = per_level.reshape(b * u, len(levels))
     slope = batch_ols(np.broadcast_to(levels.astype(float), flat.shape), flat)[1]
@@ -76,9 +76,7 @@ def _scaling_rows(runs: pd.DataFrame, stats: resample.PromptStats, net: np.ndarr
         u = np.broadcast_to(np.log(cells.table["flops_measured"].to_numpy(float)), per_cell.shape)
         n_budgets = cells.table["budget"].nunique()
         intercept, coef = batch_ols(u, per_cell) if n_budgets >= 2 else (np.full(len(per_cell), np.nan),) * 2
-        finite = np.isfinite(per_cell)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(finite, per_cell, 0).sum(axis=1) / finite.sum(axis=1)
+        mean = resample.nanmean_rows(per_cell)
         few = "" if n_budgets >= 2 else f"{n_budgets} budget(s): needs >= 2"
         for parameter, x, v, note in (
                 ("slope_per_ln_flops", "flops_measured", coef, few), ("intercept", "flops_measured", intercept, few),

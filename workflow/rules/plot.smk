@@ -13,7 +13,7 @@ FIGURES = {
     "compute_scaling": ("plots.plot_compute_scaling", ["fits", "runs", "metrics"], Q2, "Power laws"),
     "isoflop": ("plots.plot_isoflop", ["fits", "runs", "metrics"], Q3, "IsoFLOP: loss"),
     "isoflop_creativity": ("plots.plot_isoflop_creativity", ["fits", "runs", "metrics"], Q3, "IsoFLOP: creativity"),
-    "tradeoff": ("plots.plot_tradeoff", ["fits", "runs", "metrics"], Q4, "Net trade-off slope"),
+    "tradeoff": ("plots.plot_tradeoff", ["fits", "runs"], Q4, "Net trade-off slope"),
     "thinking": ("plots_raw.plot_thinking_curves", ["runs", "metrics"], Q5, "Thinking and verification"),
     "energy_descent": ("plots_raw.plot_energy_descent", ["runs", "samples"], Q5, "Thinking and verification"),
     "error_shares": ("plots_raw.plot_error_shares", ["runs", "metrics"], Q5, "Errors"),
