@@ -101,6 +101,18 @@ def max_answer_hops(task_cfg: dict) -> int:
     return longest + ANSWER_HOP_MARGIN
 
 
+def prompt_length(task_cfg: dict) -> int:
+    """Tokens of a top-level prompt, BOS u v INC .. EXC .. SEP with levels - 1 constraint
+    labels: a node takes task.node_tokens tokens, a label one."""
+    return 2 * task_cfg["node_tokens"] + 3 + task_cfg["levels"]
+
+
+def walk_length(hops: int, node_tokens: int) -> int:
+    """Tokens of a walk of `hops` hops and its EOS: hops + 1 nodes of node_tokens tokens,
+    a label per hop, and EOS."""
+    return (hops + 1) * node_tokens + hops + 1
+
+
 def sequence_limits(task_cfg: dict) -> tuple[int, int]:
     """(max new tokens at generation, max sequence length the models must support).
 
@@ -108,8 +120,5 @@ def sequence_limits(task_cfg: dict) -> tuple[int, int]:
     BOS u v INC .. EXC .. SEP with levels - 1 constraint labels; an answer is a walk of
     up to max_answer_hops hops and EOS.
     """
-    k = task_cfg["node_tokens"]
-    longest_prompt = 2 * k + 3 + task_cfg["levels"]
-    hops = max_answer_hops(task_cfg)
-    max_new_tokens = (hops + 1) * k + hops + 1
-    return max_new_tokens, longest_prompt + max_new_tokens
+    max_new_tokens = walk_length(max_answer_hops(task_cfg), task_cfg["node_tokens"])
+    return max_new_tokens, prompt_length(task_cfg) + max_new_tokens

@@ -15,7 +15,8 @@ import torch
 from models.experiment import ARCHITECTURES, ebt_config
 from models.flops import analytic_flops
 from models.model import ModelConfig, build_model
-from creativity.graph import node_names
+from creativity.graph import label_names, node_names
+from creativity.task import prompt_length, walk_length
 from creativity.tokenizer import Tokenizer
 from pipeline.config import ConfigError
 
@@ -82,11 +83,9 @@ def task_dimensions(cfg: dict) -> tuple[int, int, int]:
     hops with its EOS, which carries the loss."""
     g, t = cfg["graph"], cfg["task"]
     k = t["node_tokens"]
-    labels = tuple(f"label{i}" for i in range(g["num_labels"]))
-    vocab = Tokenizer(labels, tuple(node_names(g["num_nodes"], k)), k).vocab_size
-    prompt = 2 * k + 3 + t["levels"]
-    completion = (t["max_hops"] + 1) * k + t["max_hops"] + 1
-    return vocab, prompt + completion - 1, completion
+    vocab = Tokenizer(tuple(label_names(g["num_labels"])), tuple(node_names(g["num_nodes"], k)), k).vocab_size
+    completion = walk_length(t["max_hops"], k)
+    return vocab, prompt_length(t) + completion - 1, completion
 
 
 # The measured step cost exceeds the analytic one by up to this factor (dense attention
@@ -135,8 +134,12 @@ def check_isoflop_budget(cfg: dict) -> None:
 def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int, loss_positions: int) -> None:
     """Refuse a budget that gives some run fewer than train.min_steps optimiser steps."""
     need = cfg["train"]["min_steps"]
+    per_step = {}  # (arch, shape tag) -> step_flops: it depends on nothing else, and builds a model
     for p in sorted(points, key=lambda p: p["budget"]):
-        steps = int(p["budget"] // step_flops(p["arch"], p["shape"], cfg, vocab_size, seq_len, loss_positions))
+        key = (p["arch"], p["shape_tag"])
+        if key not in per_step:
+            per_step[key] = step_flops(p["arch"], p["shape"], cfg, vocab_size, seq_len, loss_positions)
+        steps = int(p["budget"] // per_step[key])
         if steps < need:
             raise ConfigError(
                 f"budgets: {p['budget']:.3g} FLOPs gives {p['arch']} at shape {p['shape_tag']} about {steps} "

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from creativity.io import atomic_path
+
 OWNER_FILE = "owner.json"
 
 
@@ -79,10 +81,8 @@ def is_gone(owner: Owner, here: Owner) -> bool:
 
 
 def record_owner(lock_dir: Path, owner: Owner) -> None:
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    tmp = lock_dir / f".{OWNER_FILE}.{owner.pid}"
-    tmp.write_text(json.dumps(asdict(owner)))
-    os.replace(tmp, lock_dir / OWNER_FILE)
+    with atomic_path(lock_dir / OWNER_FILE) as tmp:  # makes lock_dir; a reader never sees half a file
+        Path(tmp).write_text(json.dumps(asdict(owner)))
 
 
 def read_owner(lock_dir: Path) -> Owner | None:

@@ -2,7 +2,8 @@
 
 `snakemake --configfile PRESET` merges a preset into config.yaml key by key: a dict merges
 into the dict it replaces, anything else (a number, a list) replaces the default whole.
-merge() does the same, so tests and tools see exactly the config a run would.
+merge() calls the function Snakemake merges with (snakemake.utils.update_config), so tests
+and tools see exactly the config a run would.
 """
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import copy
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def merge(defaults: dict, overlay: dict) -> dict:
+    """`overlay` merged into a copy of `defaults`; neither argument is changed."""
     out = copy.deepcopy(defaults)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
+    update_config(out, copy.deepcopy(overlay))  # in place; it would share the overlay's lists
     return out
 
 

@@ -26,15 +26,11 @@ rule fit:
         "../scripts/fit.py"
 
 
-# The tuning sweep's table, when the workflow has a rule that writes it.
-TUNING_TABLE = f"{RESULTS}/tables/tuning.parquet"
-HAS_TUNING = any(TUNING_TABLE in map(str, r.output) for r in workflow.rules)
-
-
 rule findings:
     input:
         fits=rules.fit.output.fits,
-        tuning=[TUNING_TABLE] if HAS_TUNING else [],
+        # The tuning sweep's table (tune.smk, included before this file).
+        tuning=rules.tuning_table.output[0],
     output:
         report(
             f"{RESULTS}/report/findings.html",
