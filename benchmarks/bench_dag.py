@@ -1,8 +1,11 @@
-"""Scale of the paper-scale preset: a dry run of its DAG, and its training compute.
+"""Scale of the paper-scale preset: a dry run of its DAG, and its compute.
 
 paper_training_flops sums every grid run's budget and every tuning run's (the budgets are
-measured FLOPs, so this is what training will spend). paper_gpu_hours projects that onto
-H100s at an assumed model-FLOPs utilisation: an analytic projection, not a measurement.
+measured FLOPs, so this is what training will spend). paper_sampling_flops is the analytic
+inference cost of every grid run's answers under every decoding setting, an upper bound:
+every prompt as long as a top-level one and every answer max_new_tokens long.
+paper_gpu_hours_projected puts both onto H100s at an assumed model-FLOPs utilisation: an
+analytic projection, not a measurement (decoding small batches runs below that utilisation).
 """
 import re
 import subprocess
@@ -27,6 +30,59 @@ def training_flops(preset=PRESET) -> float:
     return grid + tuning
 
 
+def answers_per_prompt(family: str, decoding_cfg: dict) -> list[tuple[int, dict]]:
+    """(answers generated, answer_flops cost keywords) for each decoding setting, as
+    models.experiment.sample_run generates them: best-of-k and the reward tilt re-rank the
+    k samples drawn at tilt_temperature, generated once and shared with a sampling setting
+    at that temperature."""
+    from models.decoding import decoding_settings
+
+    k, out = decoding_cfg["num_samples"], []
+    settings = decoding_settings(family, decoding_cfg)
+    if family == "tpp":
+        sampled = {s.temperature for s in settings if s.family == "sample"}
+        reranked = {s.temperature for s in settings if s.family in ("best_of_k_ll", "reward_tilt")}
+        return [(s.num_samples, {}) for s in settings if s.family in ("greedy", "sample")] + \
+               [(k, {}) for _ in reranked - sampled]
+    for s in settings:
+        out.append((s.num_samples, {"steps_multiplier": s.steps_multiplier,
+                                    "candidates": 1 if s.family != "verify" else int(s.num_candidates)}))
+    return out
+
+
+def sampling_flops_per_run(cfg: dict) -> dict[str, float]:
+    """Grid point ("{arch}_{budget}_{shape}", as in run_id without the seed) -> analytic
+    inference FLOPs of one seed's samples, bounded as the module docstring says."""
+    from creativity.task import prompt_length, sequence_limits
+    from models.experiment import ARCHITECTURES
+    from models.flops import answer_flops
+    from pipeline.grid import grid_points, meta_model, task_dimensions
+
+    task = cfg["task"]
+    vocab, seq_len, _ = task_dimensions(cfg)
+    prompt_len, new_tokens = prompt_length(task), sequence_limits(task)[0]
+    prompts = task["levels"] * task["test_prompts_per_level"] + task["ood_prompts"]
+    out = {}
+    for point in grid_points(cfg):
+        family = ARCHITECTURES[point["arch"]][0]
+        model = meta_model(point["arch"], point["shape"], cfg, vocab, seq_len)
+        total = 0
+        for answers, cost in answers_per_prompt(family, cfg["decoding"]):
+            if family != "tpp":
+                cost = {"thinking_steps": max(1, round(cost["steps_multiplier"] * model.inference_steps)),
+                        "candidates": cost["candidates"]}
+            total += answers * answer_flops(model, prompt_len, new_tokens, **cost)
+        out[f"{point['arch']}_{point['budget_tag']}_{point['shape_tag']}"] = float(total * prompts)
+    return out
+
+
+def sampling_flops(preset=PRESET) -> float:
+    from pipeline.presets import load_config
+
+    cfg = load_config(preset)
+    return sum(sampling_flops_per_run(cfg).values()) * len(cfg["seeds"])
+
+
 def run() -> dict:
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     cmd = [snakemake, "-n", "--cores", "1", "--quiet", "rules", "--configfile", str(PRESET)]
@@ -34,10 +90,10 @@ def run() -> dict:
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - t0
     total = re.search(r"^total\s+(\d+)$", out.stdout + out.stderr, flags=re.M)
-    flops = training_flops()
+    train, sample = training_flops(), sampling_flops()
     return {"dag_dryrun_seconds": seconds, "dag_jobs": int(total.group(1)) if total else -1,
-            "paper_training_flops": flops,
-            "paper_gpu_hours_projected": flops / (H100_BF16_DENSE_FLOPS * ASSUMED_MFU) / 3600}
+            "paper_training_flops": train, "paper_sampling_flops": sample,
+            "paper_gpu_hours_projected": (train + sample) / (H100_BF16_DENSE_FLOPS * ASSUMED_MFU) / 3600}
 
 
 if __name__ == "__main__":

@@ -126,13 +126,47 @@ def check_decoding_menu(cfg: dict) -> None:
         )
 
 
+def check_related_keys(cfg: dict) -> None:
+    """Keys that are valid alone but not together."""
+    task, graph = cfg["task"], cfg["graph"]
+    if task["min_hops"] > task["max_hops"]:
+        raise ConfigError(f"task.min_hops={task['min_hops']} exceeds task.max_hops={task['max_hops']}")
+    if graph["num_labels"] < task["levels"]:
+        raise ConfigError(
+            f"graph.num_labels={graph['num_labels']} is smaller than task.levels={task['levels']}: "
+            f"a level-{task['levels']} prompt needs {task['levels'] - 1} constraint labels besides a label on its walk"
+        )
+    low, high = cfg["ebt"]["random_steps"]
+    if low > high:
+        raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
+
+
+def check_task_feasible(cfg: dict) -> None:
+    """Build the graph and a few prompts per level now, so a too-sparse graph fails before any job."""
+    from creativity.prompts import build_prompts
+    from creativity.task import prompt_spec, task_graph
+
+    t = cfg["task"]
+    try:
+        graph = task_graph(cfg["graph"], t, cfg["seed"])
+        probe = min(10, t["test_prompts_per_level"], t["train_prompts_per_level"])
+        probe_cfg = dict(t, test_prompts_per_level=probe, train_prompts_per_level=probe,
+                         ood_prompts=min(probe, t["ood_prompts"]))
+        build_prompts(graph, prompt_spec(probe_cfg, cfg["seed"] + 1))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def check_config(cfg: dict, schema_path) -> None:
-    """All value checks, in the order that gives the clearest first message. The device is
-    checked when jobs are about to start (check_device, from common.smk's onstart), so that
-    a dry run on a machine without CUDA can still plan a GPU grid."""
+    """All value checks but the grid's (pipeline.grid.plan_grid), in the order that gives the
+    clearest first message. The device is checked when jobs are about to start (check_device,
+    from common.smk's onstart), so that a dry run on a machine without CUDA can still plan a
+    GPU grid."""
     check_finite(cfg)
     check_schema(cfg, schema_path)
+    check_related_keys(cfg)
     check_decoding_menu(cfg)
+    check_task_feasible(cfg)
 
 
 def exit_on_yaml_error(path) -> None:

@@ -93,14 +93,19 @@ def task_dimensions(cfg: dict) -> tuple[int, int, int]:
 MEASURED_OVER_ANALYTIC = 1.1
 
 
+def meta_model(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int):
+    """The model of this architecture and shape on the meta device: its analytic FLOP counts
+    cost no memory, even for paper-scale shapes."""
+    model_cfg = ModelConfig(vocab_size=vocab_size, max_seq_len=seq_len + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
+    with torch.device("meta"):
+        return build_model(ARCHITECTURES[arch][0], model_cfg, ebt_config(arch, cfg["ebt"]))
+
+
 def step_flops(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int, loss_positions: int) -> float:
     """FLOPs of one training step of this architecture and shape, an upper estimate: the
     analytic count (the mean over a System-2 EBT's possible thinking step counts) times
-    MEASURED_OVER_ANALYTIC. The model is built on the meta device, so this costs no memory
-    even for paper-scale shapes."""
-    model_cfg = ModelConfig(vocab_size=vocab_size, max_seq_len=seq_len + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
-    with torch.device("meta"):
-        model = build_model(ARCHITECTURES[arch][0], model_cfg, ebt_config(arch, cfg["ebt"]))
+    MEASURED_OVER_ANALYTIC."""
+    model = meta_model(arch, shape, cfg, vocab_size, seq_len)
     counts = model.thinking_step_counts()
     batch, n_queries = cfg["train"]["batch_size"], loss_positions if arch != "tpp" else None
     analytic = sum(analytic_flops(model, batch, seq_len, k, n_queries)["flops_analytic"] for k in counts) / len(counts)
@@ -120,6 +125,24 @@ def grid_points(cfg: dict) -> list[dict]:
                 points[(arch, tag, shape_tag(shape))] = {"arch": arch, "budget_tag": tag, "budget": flops,
                                                          "shape_tag": shape_tag(shape), "shape": shape}
     return list(points.values())
+
+
+def check_shapes(points: list[dict]) -> None:
+    shapes = {p["shape_tag"]: p["shape"] for p in points}
+    if not shapes:
+        raise ConfigError("shapes: no depth x width/depth ratio lies within shapes.min_params..shapes.max_params")
+    for tag, shape in shapes.items():
+        if shape["width"] % shape["heads"]:
+            raise ConfigError(f"shapes: width {shape['width']} is not divisible by heads {shape['heads']} ({tag})")
+        if (shape["width"] // shape["heads"]) % 2:
+            raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even "
+                              f"for rotary embeddings ({tag})")
+
+
+def check_budget_range(cfg: dict) -> None:
+    budgets = cfg["budgets"]
+    if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
+        raise ConfigError(f"budgets.min={budgets['min']:.3g} exceeds budgets.max={budgets['max']:.3g}")
 
 
 def check_isoflop_budget(cfg: dict) -> None:
@@ -146,3 +169,15 @@ def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int
                 f"optimiser steps, fewer than train.min_steps={need} (batch_size {cfg['train']['batch_size']}); "
                 "raise that budget or drop that shape"
             )
+
+
+def plan_grid(cfg: dict) -> list[dict]:
+    """The grid's points (grid_points), after every check that needs the grid itself: shapes a
+    model can be built with, a budget range the right way up, the IsoFLOP budget on the grid,
+    and at least train.min_steps optimiser steps for every run. Raises ConfigError."""
+    check_budget_range(cfg)
+    points = grid_points(cfg)
+    check_shapes(points)
+    check_isoflop_budget(cfg)
+    check_min_steps(cfg, points, *task_dimensions(cfg))
+    return points

@@ -101,3 +101,26 @@ def test_paper_preset_plans_its_grid_on_a_machine_without_cuda(workdir):
     train_jobs = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]
     # 3 architectures x 10 budgets x 17 shapes (depths x ratios inside 1M-100M params) x 3 seeds
     assert train_jobs and int(train_jobs[0].split()[1]) == 3 * 10 * 17 * 3
+
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+RELATED = {
+    "min above max hops": ({"task": {"min_hops": 5, "max_hops": 3}}, r"task.min_hops=5 exceeds task.max_hops=3"),
+    "fewer labels than levels": ({"graph": {"num_labels": 3}, "task": {"levels": 5}},
+                                 r"graph.num_labels=3 is smaller than task.levels=5: a level-5 prompt needs 4"),
+    "EBT step range upside down": ({"ebt": {"random_steps": [3, 2]}}, r"ebt.random_steps=\[3, 2\]: min exceeds max"),
+    "too sparse a graph": ({"graph": {"mean_degree": 0.2}, "task": {"min_hops": 4}}, r"graph.mean_degree"),
+}
+
+
+@pytest.mark.parametrize("case", list(RELATED), ids=list(RELATED))
+def test_keys_valid_alone_but_not_together_are_refused(case):
+    """The same checks as the Snakemake cases above, called directly: pipeline.config.check_config."""
+    from pipeline.config import ConfigError, check_config
+    from pipeline.presets import load_config, merge
+
+    changes, message = RELATED[case]
+    cfg = load_config()
+    check_config(cfg, SCHEMA)  # the default passes
+    with pytest.raises(ConfigError, match=message):
+        check_config(merge(cfg, changes), SCHEMA)

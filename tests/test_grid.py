@@ -17,6 +17,7 @@ from pipeline.grid import (
     budget_values,
     check_isoflop_budget,
     check_min_steps,
+    plan_grid,
     grid_points,
     parse_shape_tag,
     shape_tag,
@@ -118,3 +119,38 @@ def test_isoflop_shapes_join_one_budget_only():
     cfg["isoflop"]["budget"] = 3e12
     with pytest.raises(ConfigError, match="isoflop.budget: 3e\\+12 is not one of the budgets"):
         check_isoflop_budget(cfg)
+
+
+def test_plan_grid_gives_the_default_experiment():
+    """3 arms x (3 budgets + 3 extra IsoFLOP shapes at 2.5e11); seeds multiply it to 54 runs."""
+    points = plan_grid(copy.deepcopy(DEFAULT))
+    assert len(points) == 3 * (3 + 3)
+    at_isoflop = {p["shape_tag"] for p in points if p["arch"] == "ebt_system2" and p["budget_tag"] == "2.5e11"}
+    assert at_isoflop == {"L1-d32-h2", "L1-d64-h4", "L2-d32-h2", "L3-d32-h2"}
+
+
+BAD_GRIDS = {
+    "width not divisible by heads": ({"shapes": [{"depth": 2, "width": 64, "heads": 3}]},
+                                     r"shapes: width 64 is not divisible by heads 3 \(L2-d64-h3\)"),
+    "odd head dimension": ({"shapes": [{"depth": 2, "width": 36, "heads": 4}]},
+                           r"head dimension 9 must be even for rotary embeddings \(L2-d36-h4\)"),
+    "no shape in the parameter range": (
+        {"shapes": {"head_dim": 16, "depths": [1], "width_depth_ratios": [16], "min_params": 1e9}},
+        r"shapes: no depth x width/depth ratio lies within"),
+    "budget range upside down": ({"budgets": {"min": 1e13, "max": 1e12, "num": 2}},
+                                 r"budgets.min=1e\+13 exceeds budgets.max=1e\+12"),
+    "IsoFLOP budget off the grid": ({"isoflop": {"budget": 3e11, "shapes": DEFAULT["isoflop"]["shapes"]}},
+                                    r"isoflop.budget: 3e\+11 is not one of the budgets \(1.4e11, 2.5e11, 4.5e11\)"),
+    "too few steps": ({"budgets": [1.0e11, 2.5e11]}, r"budgets: 1e\+11 FLOPs gives ebt_system1 at shape L2-d32-h2"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GRIDS), ids=list(BAD_GRIDS))
+def test_plan_grid_refuses_a_grid_naming_the_key(case):
+    changes, message = BAD_GRIDS[case]
+    cfg = copy.deepcopy(DEFAULT)
+    cfg.update(changes)
+    if "shapes" in changes:
+        cfg["isoflop"] = {"budget": cfg["isoflop"]["budget"], "shapes": []}
+    with pytest.raises(ConfigError, match=message):
+        plan_grid(cfg)

@@ -88,6 +88,24 @@ def test_inference_flops_are_recorded_and_follow_the_settings(tiny_run):
         assert answer[run_id, "bestofk_ll_k2"] > 1.5 * answer[run_id, "greedy"]
 
 
+def test_projected_sampling_flops_bound_what_sampling_spent(tiny_run):
+    """benchmarks/bench_dag.py projects paper.yaml's sampling compute from the config alone
+    (every prompt top-level, every answer max_new_tokens long): an upper bound on what the
+    samples record, and not a loose one. Best-of-k and the tilt re-rank answers that the
+    sampling setting at their temperature generated, so only generated answers are summed."""
+    import yaml
+
+    from benchmarks.bench_dag import sampling_flops_per_run
+
+    projected = sampling_flops_per_run(yaml.safe_load((tiny_run / "config.yaml").read_text()))
+    s = read(tiny_run, "samples")
+    generated = s[~s["decoding"].str.startswith(("bestofk_ll", "tilt_"))]
+    spent = generated.groupby(generated["run_id"].str.replace(r"_s\d+$", "", regex=True))["inference_flops"].sum()
+    assert set(spent.index) == set(projected)
+    for point, flops in spent.items():
+        assert 0.2 * projected[point] <= flops <= projected[point], point
+
+
 def test_metrics_match_samples(tiny_run):
     s, m = read(tiny_run, "samples"), read(tiny_run, "metrics")
     pooled = m[m.level == 0].set_index(["run_id", "decoding", "split"])

@@ -1,5 +1,5 @@
-# Helpers and config validation. Validation runs when the Snakefile is parsed,
-# so a bad config fails before any job runs and before anything is written.
+# Config validation and glue. Validation (pipeline/config.py, pipeline/grid.py) runs when
+# the Snakefile is parsed, so a bad config fails before any job runs and before anything is written.
 import sys
 from pathlib import Path
 
@@ -11,29 +11,16 @@ from pipeline.config import ConfigError, check_config, check_device, coerce_scie
 RESULTS = "results"
 
 
-def validate_config(cfg: dict, schema_path: str) -> None:
-    check_config(cfg, schema_path)
-    task, graph = cfg["task"], cfg["graph"]
-    if task["min_hops"] > task["max_hops"]:
-        raise ConfigError(f"task.min_hops={task['min_hops']} exceeds task.max_hops={task['max_hops']}")
-    if graph["num_labels"] < task["levels"]:
-        raise ConfigError(
-            f"graph.num_labels={graph['num_labels']} is smaller than task.levels={task['levels']}: "
-            f"a level-{task['levels']} prompt needs {task['levels'] - 1} constraint labels besides a label on its walk"
-        )
-
-
 config.update(coerce_scientific(dict(config)))
 try:
-    validate_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    check_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    GRID = grid.plan_grid(config)
 except ConfigError as err:
     sys.exit(f"ConfigError: {err}")
 
 
 # --- the training grid (planned in pipeline/grid.py) ---------------------------
 BUDGETS = grid.grid_budgets(config)
-GRID = grid.grid_points(config)
-SHAPES = {p["shape_tag"]: p["shape"] for p in GRID}
 ARCHS = list(config["architectures"])
 SEEDS = [str(s) for s in config["seeds"]]
 RUN_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}/seed{{seed}}"
@@ -52,47 +39,6 @@ wildcard_constraints:
     budget="[0-9.]+e[0-9]+",
     shape=r"L\d+-d\d+-h\d+",
     seed=r"\d+",
-
-
-def check_grid(cfg: dict) -> None:
-    if not SHAPES:
-        raise ConfigError("shapes: no depth x width/depth ratio lies within shapes.min_params..shapes.max_params")
-    for tag, shape in SHAPES.items():
-        if shape["width"] % shape["heads"]:
-            raise ConfigError(
-                f"shapes: width {shape['width']} is not divisible by heads {shape['heads']} ({tag})"
-            )
-        if (shape["width"] // shape["heads"]) % 2:
-            raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even for rotary embeddings ({tag})")
-    if cfg["ebt"]["random_steps"][0] > cfg["ebt"]["random_steps"][1]:
-        raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
-    budgets = cfg["budgets"]
-    if isinstance(budgets, dict) and budgets["min"] > budgets["max"]:
-        raise ConfigError(f"budgets.min={budgets['min']:.3g} exceeds budgets.max={budgets['max']:.3g}")
-    grid.check_isoflop_budget(cfg)
-    grid.check_min_steps(cfg, GRID, *grid.task_dimensions(cfg))
-    check_task_feasible(cfg)
-
-
-def check_task_feasible(cfg: dict) -> None:
-    """Build the graph and a few prompts per level now, so a too-sparse graph fails before any job."""
-    from creativity.prompts import build_prompts
-    from creativity.task import prompt_spec, task_graph
-
-    t = cfg["task"]
-    try:
-        graph = task_graph(cfg["graph"], t, cfg["seed"])
-        probe = min(10, t["test_prompts_per_level"], t["train_prompts_per_level"])
-        probe_cfg = dict(t, test_prompts_per_level=probe, train_prompts_per_level=probe, ood_prompts=min(probe, t["ood_prompts"]))
-        build_prompts(graph, prompt_spec(probe_cfg, cfg["seed"] + 1))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-
-
-try:
-    check_grid(config)
-except ConfigError as err:
-    sys.exit(f"ConfigError: {err}")
 
 
 def run_id(wildcards) -> str:
