@@ -4,7 +4,9 @@ For each rule: how many jobs ran, their summed job time (the cores they held, at
 one-second resolution), that time's share of all job time, and the stage's window from its
 first start to its last finish, counted from the run's first job.
 
-Run: python -m benchmarks.stage_times [SNAKEMAKE_LOG]   (default: the newest .snakemake/log/*)
+Run: python -m benchmarks.stage_times [SNAKEMAKE_LOG]
+(default: the newest log in .snakemake/log/ in which a job finished; `make run`'s report step
+writes a newer one with no jobs)
 """
 from __future__ import annotations
 
@@ -47,8 +49,16 @@ def stage_table(jobs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("from_s")
 
 
+def newest_run_log(log_dir=Path(".snakemake/log")) -> Path:
+    """The newest Snakemake log in which a job finished."""
+    for path in sorted(Path(log_dir).glob("*.snakemake.log"), reverse=True):  # names are timestamps
+        if any(_FINISHED.match(line) for line in path.read_text().splitlines()):
+            return path
+    raise SystemExit(f"no Snakemake log in {log_dir} records a finished job; name one")
+
+
 def main(path=None) -> pd.DataFrame:
-    path = Path(path) if path else max(Path(".snakemake/log").glob("*.snakemake.log"))
+    path = Path(path) if path else newest_run_log()
     table = stage_table(job_times(path.read_text().splitlines()))
     print(f"{path}\n{table.to_string(float_format=lambda x: f'{x:.2f}')}")
     print(f"\njob time {table['job_seconds'].sum():.0f} s; run from first start to last finish {table['to_s'].max():.0f} s")

@@ -1,5 +1,7 @@
 """Stage times read from a Snakemake log (benchmarks/stage_times.py)."""
-from benchmarks.stage_times import job_times, stage_table
+import pytest
+
+from benchmarks.stage_times import job_times, newest_run_log, stage_table
 
 LOG = """\
 [Wed Nov 25 05:26:35 2026]
@@ -30,3 +32,12 @@ def test_stage_table_sums_job_time_and_spans_each_stage():
     assert table.loc["train", "jobs"] == 2
     assert (table.loc["train", "from_s"], table.loc["train", "to_s"]) == (2, 15)
     assert table["share"].tolist() == [2 / 24, 22 / 24]
+
+
+def test_the_default_log_is_the_newest_with_jobs(tmp_path):
+    """`make run` ends with a report step whose log, the newest, records no job."""
+    with pytest.raises(SystemExit, match="no Snakemake log"):
+        newest_run_log(tmp_path)
+    (tmp_path / "2026-11-25T052635.000000.snakemake.log").write_text(LOG)
+    (tmp_path / "2026-11-25T053000.000000.snakemake.log").write_text("Building DAG of jobs...\nReport created.\n")
+    assert newest_run_log(tmp_path).name.startswith("2026-11-25T052635")
