@@ -13,6 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+from creativity.task import prompt_length, sequence_limits
+from models.decoding import DecodingSetting, decoding_settings
+from models.experiment import ARCHITECTURES, answer_cost
+from models.flops import answer_flops
+from models.tuning import search_settings
+from pipeline.grid import grid_points, meta_model, task_dimensions
+from pipeline.presets import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "workflow/presets/paper.yaml"
 H100_BF16_DENSE_FLOPS = 989e12  # dense bf16 peak of an H100 SXM
@@ -20,65 +28,44 @@ ASSUMED_MFU = 0.3
 
 
 def training_flops(preset=PRESET) -> float:
-    from models.tuning import search_settings
-    from pipeline.grid import grid_points
-    from pipeline.presets import load_config
-
     cfg = load_config(preset)
     grid = sum(p["budget"] for p in grid_points(cfg)) * len(cfg["seeds"])
     tuning = sum(len(search_settings(cfg["tuning"]["search"][a])) for a in cfg["architectures"]) * cfg["tuning"]["budget"]
     return grid + tuning
 
 
-def answers_per_prompt(family: str, decoding_cfg: dict) -> list[tuple[int, dict]]:
-    """(answers generated, answer_flops cost keywords) for each decoding setting, as
+def answers_per_prompt(family: str, decoding_cfg: dict) -> list[tuple[int, DecodingSetting]]:
+    """(answers generated per prompt, the setting that prices them) for each setting, as
     models.experiment.sample_run generates them: best-of-k and the reward tilt re-rank the
     k samples drawn at tilt_temperature, generated once and shared with a sampling setting
     at that temperature."""
-    from models.decoding import decoding_settings
-
-    k, out = decoding_cfg["num_samples"], []
     settings = decoding_settings(family, decoding_cfg)
-    if family == "tpp":
-        sampled = {s.temperature for s in settings if s.family == "sample"}
-        reranked = {s.temperature for s in settings if s.family in ("best_of_k_ll", "reward_tilt")}
-        return [(s.num_samples, {}) for s in settings if s.family in ("greedy", "sample")] + \
-               [(k, {}) for _ in reranked - sampled]
-    for s in settings:
-        out.append((s.num_samples, {"steps_multiplier": s.steps_multiplier,
-                                    "candidates": 1 if s.family != "verify" else int(s.num_candidates)}))
-    return out
+    if family != "tpp":
+        return [(s.num_samples, s) for s in settings]
+    generated = [s for s in settings if s.family in ("greedy", "sample")]
+    sampled = {s.temperature for s in generated}
+    pools = {s.temperature: s for s in settings if s.family in ("best_of_k_ll", "reward_tilt")}
+    return [(s.num_samples, s) for s in generated] + \
+           [(decoding_cfg["num_samples"], s) for t, s in pools.items() if t not in sampled]
 
 
 def sampling_flops_per_run(cfg: dict) -> dict[str, float]:
     """Grid point ("{arch}_{budget}_{shape}", as in run_id without the seed) -> analytic
     inference FLOPs of one seed's samples, bounded as the module docstring says."""
-    from creativity.task import prompt_length, sequence_limits
-    from models.experiment import ARCHITECTURES
-    from models.flops import answer_flops
-    from pipeline.grid import grid_points, meta_model, task_dimensions
-
     task = cfg["task"]
     vocab, seq_len, _ = task_dimensions(cfg)
     prompt_len, new_tokens = prompt_length(task), sequence_limits(task)[0]
     prompts = task["levels"] * task["test_prompts_per_level"] + task["ood_prompts"]
     out = {}
     for point in grid_points(cfg):
-        family = ARCHITECTURES[point["arch"]][0]
         model = meta_model(point["arch"], point["shape"], cfg, vocab, seq_len)
-        total = 0
-        for answers, cost in answers_per_prompt(family, cfg["decoding"]):
-            if family != "tpp":
-                cost = {"thinking_steps": max(1, round(cost["steps_multiplier"] * model.inference_steps)),
-                        "candidates": cost["candidates"]}
-            total += answers * answer_flops(model, prompt_len, new_tokens, **cost)
-        out[f"{point['arch']}_{point['budget_tag']}_{point['shape_tag']}"] = float(total * prompts)
+        per_prompt = sum(answers * answer_flops(model, prompt_len, new_tokens, **answer_cost(model, setting))
+                         for answers, setting in answers_per_prompt(ARCHITECTURES[point["arch"]][0], cfg["decoding"]))
+        out[f"{point['arch']}_{point['budget_tag']}_{point['shape_tag']}"] = float(per_prompt * prompts)
     return out
 
 
 def sampling_flops(preset=PRESET) -> float:
-    from pipeline.presets import load_config
-
     cfg = load_config(preset)
     return sum(sampling_flops_per_run(cfg).values()) * len(cfg["seeds"])
 

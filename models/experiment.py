@@ -17,10 +17,10 @@ from creativity.evaluate import score_samples
 from creativity.scoring import Scorer
 from creativity.tokenizer import Tokenizer, prompt_tokens
 
-from .decoding import decoding_settings, reward_tilt_choice
+from .decoding import DecodingSetting, decoding_settings, reward_tilt_choice
 from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
-from .model import EBTConfig, ModelConfig, load_model
+from .model import EBT, EBTConfig, ModelConfig, load_model
 from .tuning import apply_setting
 from .train import TrainConfig, resolve_device, train_to_budget
 
@@ -118,10 +118,8 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
     rows, pools, measured = [], {}, {}
     for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
         seed = run["seed"] * 1000 + i
-        cost = {}
+        cost = answer_cost(model, setting)
         if family == "ebt":
-            cost = dict(thinking_steps=max(1, round(setting.steps_multiplier * model.inference_steps)),
-                        candidates=int(np.nan_to_num(setting.num_candidates, nan=1)))
             out = generate_ebt(model, ids, steps=cost["thinking_steps"], num_candidates=cost["candidates"],
                                langevin_sigma=float(np.nan_to_num(setting.noise_sigma)), num_samples=setting.num_samples,
                                seed=seed, **common)
@@ -149,6 +147,16 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
                       "decode_step_flops_measured": measured[key]}
         rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer, flops, step_check)
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def answer_cost(model, setting: DecodingSetting) -> dict:
+    """The keywords of answer_flops and decode_step_flops for one setting: an EBT's thinking
+    steps (a multiple of its validation count) and candidates per token; nothing for the
+    Transformer++."""
+    if not isinstance(model, EBT):
+        return {}
+    return dict(thinking_steps=max(1, round(setting.steps_multiplier * model.inference_steps)),
+                candidates=int(np.nan_to_num(setting.num_candidates, nan=1)))
 
 
 def _answer_flops(model, ids, samples_per_prompt, cost: dict) -> list[list[int]]:
