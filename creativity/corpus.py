@@ -7,9 +7,13 @@
 
 `target_start` is the index of the first token string the loss is taken on;
 `encode_corpus` turns it into an index of token ids (a node may take several).
+
+The rows come in stratum order: edge lines, then demonstrations level by level.
+`validation_sample` draws the validation rows every run shares from each stratum.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .tokenizer import Tokenizer, prompt_tokens
@@ -39,3 +43,24 @@ def encode_corpus(corpus: pd.DataFrame, tokenizer: Tokenizer) -> tuple[list[list
     sequences = [tokenizer.encode(t) for t in corpus["tokens"]]
     starts = [len(tokenizer.encode(t[:s])) for t, s in zip(corpus["tokens"], corpus["target_start"])]
     return sequences, starts
+
+
+def strata(corpus: pd.DataFrame, prompts: pd.DataFrame) -> pd.Series:
+    """Each row's stratum: "edge", or "level k" for a demonstration of utility level k."""
+    level = corpus["prompt_id"].map(prompts.set_index("prompt_id")["level"])
+    return pd.Series(np.where(corpus["kind"] == "edge", "edge", "level " + level.fillna(0).astype(int).astype(str)),
+                     index=corpus.index)
+
+
+def validation_sample(corpus: pd.DataFrame, prompts: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the validation rows: `fraction` of every stratum (at least one row of
+    each stratum with two or more), drawn at random with `seed`, so every run validates on
+    the same rows and every level is in them."""
+    rng = np.random.default_rng([seed, 0x5A11])
+    stratum = strata(corpus, prompts).to_numpy()
+    mask = np.zeros(len(corpus), dtype=bool)
+    for name in sorted(set(stratum)):
+        rows = np.flatnonzero(stratum == name)
+        n = min(max(int(round(fraction * len(rows))), 1), len(rows) - 1)
+        mask[rng.choice(rows, size=n, replace=False)] = True
+    return mask

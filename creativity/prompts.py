@@ -124,6 +124,11 @@ def shortest_solution(graph: ConceptGraph, prompt: Prompt, limit: int) -> int | 
     return None
 
 
+def demonstration_hops(spec: PromptSpec) -> tuple[int, int]:
+    """Fewest and most hops of a test prompt's or a demonstration's base walk (drawn uniformly)."""
+    return max(spec.min_hops, spec.min_endpoint_distance), spec.max_hops
+
+
 def _draw(graph, spec, levels, count, hops_range, rng, what, keep_walk=None, keep_prompt=None) -> list[Prompt]:
     """`count` prompts, each at a level drawn from `levels`, built from walks that `keep_walk`
     keeps, kept where `keep_prompt` keeps them."""
@@ -164,7 +169,7 @@ def build_prompts(graph: ConceptGraph, spec: PromptSpec, heldout=np.empty(0, dty
     """Test prompts balanced over levels, ood prompts, and demonstrations balanced over levels
     that avoid the test and ood endpoint pairs and the `heldout` composition keys."""
     rng = np.random.default_rng(spec.seed)
-    hops = (max(spec.min_hops, spec.min_endpoint_distance), spec.max_hops)
+    hops = demonstration_hops(spec)
     if hops[0] > hops[1]:
         raise TaskTooHardError(f"task.min_endpoint_distance={spec.min_endpoint_distance} exceeds task.max_hops={spec.max_hops}")
     if spec.ood_prompts and spec.ood_max_hops <= spec.max_hops:

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 
 from . import compositions
-from .corpus import build_corpus
+from .corpus import build_corpus, validation_sample
 from .graph import ConceptGraph, node_names, random_graph
-from .prompts import PromptSpec, build_prompts, prompts_table
+from .loss_floor import CorpusFloor, WalkPosterior, loss_floor_table
+from .prompts import PromptSpec, build_prompts, demonstration_hops, prompts_table
 from .scoring import Scorer, ScoreWeights
 from .tokenizer import Tokenizer
 
@@ -56,6 +57,26 @@ def build_task_tables(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: i
         "heldout": compositions.to_table(graph, heldout),
         "corpus": build_corpus(edges, prompts, corpus_cfg["edge_copies"]),
     }
+
+
+def build_task(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int, validation_fraction: float
+               ) -> dict[str, pd.DataFrame]:
+    """The task tables of `build_task_tables`, with the validation sample every run shares
+    marked in the corpus (column `validation`) and the Bayes-optimal loss: per corpus row
+    (`loss_tokens`, `floor_nats`: its floor summed over its loss tokens, NaN where a
+    sampled estimate left it out) and per scope (table `loss_floor`: `validation`, the
+    validation rows; `corpus`, every row)."""
+    tables = build_task_tables(graph_cfg, task_cfg, corpus_cfg, seed)
+    corpus, prompts = tables["corpus"].copy(), tables["prompts"]
+    corpus["validation"] = validation_sample(corpus, prompts, validation_fraction, seed + 3)
+    graph = load_graph(tables["graph"], tables["labels"], graph_cfg["num_nodes"], task_cfg["node_tokens"])
+    posterior = WalkPosterior(graph, compositions.from_table(graph, tables["heldout"]),
+                              demonstration_hops(prompt_spec(task_cfg, seed + 1)), task_cfg["allow_revisits"])
+    floors = CorpusFloor(posterior, corpus, prompts, tokenizer_for(graph, task_cfg["node_tokens"]))
+    scopes = {"validation": floors.scope(np.flatnonzero(corpus["validation"]), seed),
+              "corpus": floors.scope(np.arange(len(corpus)), seed)}
+    corpus["loss_tokens"], corpus["floor_nats"] = floors.tokens, floors.nats
+    return {**tables, "corpus": corpus, "loss_floor": loss_floor_table(scopes)}
 
 
 def load_graph(edges: pd.DataFrame, labels: pd.DataFrame, num_nodes: int, node_tokens: int = 1) -> ConceptGraph:

@@ -78,6 +78,16 @@ def make_batch(sequences, target_starts, indices, pad_id: int, length: int, n_qu
     return Batch(idx, targets, mask, n_queries)
 
 
+def spread_subset(indices, size: int | None) -> list[int]:
+    """`size` of the sorted `indices`, evenly spaced (all if size is None or enough). The task's
+    corpus is in stratum order (edges, then demonstrations level by level), so an evenly
+    spaced subset keeps every stratum in proportion where a prefix would drop the last."""
+    indices = sorted(indices)
+    if size is None or size >= len(indices):
+        return indices
+    return [indices[i] for i in np.linspace(0, len(indices) - 1, size).round().astype(int)]
+
+
 def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, batch_size: int, max_batches: int,
                  n_queries: int | None = None):
     """Fixed validation batches (in index order) covering up to max_batches * batch_size items."""
@@ -89,19 +99,33 @@ def eval_batches(sequences, target_starts, indices, pad_id: int, length: int, ba
 
 
 class RunData:
-    """One run's view of the corpus: a seeded train/val split, one padded length for every
+    """One run's view of the corpus: a train/val split, one padded length for every
     batch (so every step costs the same), the training batch of any step, and fixed
     validation batches, all held on `device`. With ebt_queries, batches carry the EBT's
-    prediction-stream width."""
+    prediction-stream width.
 
-    def __init__(self, sequences, target_starts, pad_id: int, batch_size: int, val_fraction: float,
-                 eval_max_batches: int, seed: int, ebt_queries: bool, device="cpu"):
+    val_indices: the task's validation rows (corpus column `validation`), the same for
+    every run; all of them are evaluated unless eval_max_batches (None: no cap) cuts them to
+    an evenly spaced subset (`spread_subset`), and `val_idx` holds the rows evaluated. Left
+    None, the split is drawn from `seed` with val_fraction and the first eval_max_batches
+    batches are evaluated (the old behaviour, which can miss whole strata)."""
+
+    def __init__(self, sequences, target_starts, pad_id: int, batch_size: int, val_fraction: float | None,
+                 eval_max_batches: int | None, seed: int, ebt_queries: bool, device="cpu", val_indices=None):
         self.batch_size, self.seed = batch_size, seed
-        self.train_idx, val_idx = split_train_val(len(sequences), val_fraction, seed)
+        if val_indices is None:
+            self.train_idx, val_idx = split_train_val(len(sequences), val_fraction, seed)
+            val_idx = val_idx[: batch_size * eval_max_batches]
+        else:
+            held = set(int(i) for i in val_indices)
+            self.train_idx = [i for i in range(len(sequences)) if i not in held]
+            cap = None if eval_max_batches is None else batch_size * eval_max_batches
+            val_idx = spread_subset(held, cap)
+        self.val_idx = val_idx
         self.length = max(len(s) for s in sequences)
         self.n_queries = loss_queries(sequences, target_starts) if ebt_queries else None
         self.val_batches = [b.to(device) for b in eval_batches(sequences, target_starts, val_idx, pad_id, self.length,
-                                                               batch_size, eval_max_batches, self.n_queries)]
+                                                               batch_size, -(-len(val_idx) // batch_size), self.n_queries)]
         # Every sequence padded once and moved to the device once, so a training batch is a
         # row gather there (building 32 rows from lists each step cost about a tenth of a
         # small Transformer++ step).

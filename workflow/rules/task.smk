@@ -5,11 +5,13 @@ rule build_task:
         prompts=f"{RESULTS}/task/prompts.parquet",
         heldout=f"{RESULTS}/task/heldout.parquet",
         corpus=f"{RESULTS}/task/corpus.parquet",
+        loss_floor=f"{RESULTS}/task/loss_floor.parquet",
     params:
         graph=config["graph"],
         task=config["task"],
         corpus=config["corpus"],
         seed=config["seed"],
+        validation_fraction=config["train"]["validation_fraction"],
     log:
         f"{RESULTS}/logs/build_task.log",
     resources:
