@@ -17,7 +17,7 @@ from analysis.labels import LABEL, default_decoding, in_distribution, with_label
 
 PROMPTS_PER_LEVEL = 3
 COLUMNS = ["prompt_id", "level", "start", "end", "include", "exclude", LABEL, "budget", "run_id", "decoding", "walk",
-           "valid", "error_type", "novelty", "utility", "creativity"]
+           "valid", "correct", "error_type", "novelty", "novelty_lc", "utility", "creativity"]
 SCRIPT = """<script>
 function filt(q){q=q.toLowerCase();for(const r of document.querySelectorAll('tbody tr'))
  r.style.display=r.textContent.toLowerCase().includes(q)?'':'none';}

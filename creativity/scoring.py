@@ -4,6 +4,11 @@ A batch of walks is an int64 array (B, W) of walk codes (see WalkCodes) padded o
 the right with PAD; strings that are neither node, label nor special carry UNKNOWN.
 Slot j of a walk is a node slot when j is even and a label slot when j is odd.
 
+valid    the walk parses, runs along edges of G from u to v, and (unless revisits are
+         allowed) visits no node twice: walk validity, which ignores I and X.
+correct  valid and it uses every label of I and none of X: it answers the prompt. The
+         headline rate is the correct rate; utility U > 0 exactly on correct walks.
+
 Error types, the first failing check in this order:
   parse               length not odd and >= 3, or a slot holds the wrong kind
                       (an unknown string in a label slot is a parse error)
@@ -173,12 +178,10 @@ class Scorer:
         valid = ends_ok
 
         hops = s["hops"]
-        novelty = np.where(
-            s["parse_ok"], w.alpha_hops * hops + w.alpha_rarity * s["surprisal_sum"] / np.maximum(hops, 1), np.nan
-        )
+        novelty = np.where(s["parse_ok"], self._novelty(hops, s["surprisal_sum"]), np.nan)
         n_inc, n_exc = _popcount(include_mask), _popcount(exclude_mask)
-        satisfied = valid & include_ok & exclude_ok
-        utility = np.where(satisfied, (1 + w.alpha_include * n_inc) * (1 + w.alpha_exclude * n_exc), 0.0)
+        correct = valid & include_ok & exclude_ok
+        utility = np.where(correct, (1 + w.alpha_include * n_inc) * (1 + w.alpha_exclude * n_exc), 0.0)
         n_constraints = n_inc + n_exc
         n_met = _popcount(s["used_mask"] & include_mask) + n_exc - _popcount(s["used_mask"] & exclude_mask)
         utility_soft = np.where(valid, np.where(n_constraints > 0, n_met / np.maximum(n_constraints, 1), 1.0), 0.0)
@@ -192,6 +195,7 @@ class Scorer:
         return pd.DataFrame(
             {
                 "valid": valid,
+                "correct": correct,
                 "error_type": np.asarray(ERROR_TYPES, dtype=object)[first_fail],
                 "hops": hops,
                 "novelty": novelty,
@@ -204,6 +208,18 @@ class Scorer:
                 "uses_heldout": (is_pair & np.isin(keys, self.heldout_keys)).any(axis=1),
             }
         )
+
+    def _novelty(self, hops: np.ndarray, surprisal_sum: np.ndarray) -> np.ndarray:
+        w = self.weights
+        return w.alpha_hops * hops + w.alpha_rarity * surprisal_sum / np.maximum(hops, 1)
+
+    def path_novelty(self, nodes: np.ndarray) -> np.ndarray:
+        """N of walks along edges of G given as rows of node indices (no PAD), as score() gives it."""
+        hops = nodes.shape[1] - 1
+        labels = self.graph.edge_label(nodes[:, :-1], nodes[:, 1:])
+        if (labels < 0).any():
+            raise ValueError("path_novelty needs walks along edges of the graph")
+        return self._novelty(np.full(len(nodes), hops), self.surprisal[labels].sum(axis=1))
 
     def _copied_hops(self, nodes: np.ndarray) -> np.ndarray:
         """(B, H) whether hop i lies inside an occurrence of a demonstration walk (PAD matches nothing)."""
@@ -293,11 +309,20 @@ INFERENCE_COST_COLUMNS = ["generated_tokens", "inference_flops", "inference_flop
                           "decode_step_flops_analytic", "decode_step_flops_measured"]
 
 
-def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
-    """Means and counts per group; creativity C = E[U·N] with invalid outputs at 0.
+SATURATION = 0.95  # a rate the length-matched null reaches is no evidence about a model
 
-    copy_rate, copy_share, combinatorial_novelty and uses_heldout_rate are means over valid
-    walks; revisit_rate (= err_revisit) is the share of all samples that revisit a node.
+
+def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
+    """Means and counts per group of samples scored by length_control.score_run.
+
+    correct_rate is the headline rate, validity the walk validity (constraints ignored).
+    Creativity C = E[U·N] and creativity_lc = E[U·novelty_lc], both with outputs that are
+    not correct at 0. novelty_valid, novelty_lc_valid, copy_rate, copy_share,
+    combinatorial_novelty and uses_heldout_rate are means over valid walks; so are their
+    *_null_lm values, over the length-matched null walks paired with them, and
+    *_net = value - null value. *_saturated: the null's value is >= SATURATION, so the
+    metric cannot tell a model from a uniform walker of its length (not a headline).
+    revisit_rate (= err_revisit) is the share of all samples that revisit a node.
     """
     g = scored.assign(
         novelty_valid=scored["novelty"].where(scored["valid"]),
@@ -308,18 +333,28 @@ def aggregate(scored: pd.DataFrame, group_cols: list[str]) -> pd.DataFrame:
     out = g.agg(
         n_samples=("valid", "size"),
         n_prompts=("prompt_id", "nunique"),
+        correct_rate=("correct", "mean"),
         validity=("valid", "mean"),
         novelty_valid=("novelty_valid", "mean"),
+        novelty_lc_valid=("novelty_lc", "mean"),
+        novelty_valid_null_lm=("novelty_null_lm", "mean"),
         utility=("utility", "mean"),
         utility_soft=("utility_soft", "mean"),
         creativity=("creativity", "mean"),
+        creativity_lc=("creativity_lc", "mean"),
         copy_rate=("copied_valid", "mean"),
+        copy_rate_null_lm=("copied_null_lm", "mean"),
         copy_share=("copy_share", "mean"),
         combinatorial_novelty=("combinatorial_novelty", "mean"),
+        combinatorial_novelty_null_lm=("combinatorial_novelty_null_lm", "mean"),
         uses_heldout_rate=("heldout_valid", "mean"),
         revisit_rate=("err_revisit", "mean"),
         **{f"err_{e}": (f"err_{e}", "mean") for e in ERROR_TYPES},
         # what the answers cost (models/flops.py); absent for the feasible-set baseline
         **{c: (c, "mean") for c in INFERENCE_COST_COLUMNS if c in scored.columns},
     )
+    for metric in ("copy_rate", "combinatorial_novelty"):
+        out.insert(out.columns.get_loc(f"{metric}_null_lm") + 1, f"{metric}_net", out[metric] - out[f"{metric}_null_lm"])
+        out.insert(out.columns.get_loc(f"{metric}_net") + 1, f"{metric}_saturated",
+                   out[f"{metric}_null_lm"] >= SATURATION)
     return out.reset_index()

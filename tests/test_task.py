@@ -10,6 +10,7 @@ from creativity.baseline import FeasibleWalks, baseline_samples
 from creativity.corpus import encode_corpus
 from creativity.evaluate import metrics_table, score_samples
 from creativity.graph import ConceptGraph, node_names, random_graph
+from creativity.length_control import score_run
 from creativity.prompts import (Prompt, PromptSpec, TaskTooHardError, build_prompts, sample_walk, shortest_solution,
                                 walk_tokens)
 from creativity.scoring import Scorer, ScoreWeights, aggregate, mean_pairwise_distances
@@ -155,17 +156,20 @@ def test_diversity_hand_computed():
 
 def test_aggregate_creativity_counts_invalid_as_zero(hand_graph):
     s = make_scorer(hand_graph)
-    table = pd.DataFrame(
+    samples = pd.DataFrame(
         {
             "walk": [["aaa", "R0", "aab"], ["aaa", "R1", "aab"], ["aaa", "R0", "aab", "R0", "aaa", "R0", "aab"],
                      ["aaa", "R0", "aab"]],
-            "start": ["aaa"] * 4, "end": ["aab"] * 4, "include": [[]] * 4, "exclude": [[]] * 4,
             "prompt_id": [0, 1, 2, 3], "run": ["r"] * 4,
         }
     )
-    scored = pd.concat([table, s.score_table(table)], axis=1)
+    prompts = pd.DataFrame({"prompt_id": [0, 1, 2, 3], "split": "test", "level": 1, "start": "aaa", "end": "aab",
+                            "include": [[]] * 4, "exclude": [[]] * 4})
+    scored = score_run(samples, prompts, s, seed=0)
     agg = aggregate(scored, ["run"]).iloc[0]
-    assert agg.validity == 0.5 and agg.n_prompts == 4
+    assert agg.validity == 0.5 and agg.correct_rate == 0.5 and agg.n_prompts == 4
+    # aaa-R0-aab is the only walk of one hop: it ranks in the middle of its reference set
+    assert agg.novelty_lc_valid == 0.5 and agg.creativity_lc == pytest.approx(2 * 0.5 / 4)
     assert agg.creativity == pytest.approx(2 * (1 - math.log(0.5)) / 4)
     assert agg.novelty_valid == pytest.approx(1 - math.log(0.5))
     assert agg.err_none == 0.5 and agg.err_hallucinated_edge == 0.25
@@ -435,13 +439,15 @@ def test_metrics_keep_test_and_ood_apart(small_tables):
     g = load_graph(t["graph"], t["labels"], SMALL["graph"]["num_nodes"])
     scorer = scorer_for(g, t["prompts"], SMALL["scoring"], False, t["heldout"])
     raw = baseline_samples(g, t["prompts"], max_answer_hops(SMALL["task"]), False, 2, seed=0)
-    m = metrics_table(score_samples(raw, t["prompts"], scorer), ["run_id", "decoding"])
+    m = metrics_table(score_run(raw, t["prompts"], scorer, seed=0), ["run_id", "decoding"])
     pooled = m[m.level == 0].set_index("split")
     assert set(pooled.index) == {"test", "ood"}
     assert pooled.loc["test", "n_prompts"] == 160 and pooled.loc["ood", "n_prompts"] == 20
     by_level = m[(m.level > 0) & (m.split == "test")]
     assert by_level["n_samples"].sum() == pooled.loc["test", "n_samples"]
-    for col in ["copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate"]:
+    for col in ["copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate",
+                "correct_rate", "creativity_lc", "copy_rate_null_lm", "copy_rate_net", "copy_rate_saturated",
+                "combinatorial_novelty_null_lm", "combinatorial_novelty_net", "combinatorial_novelty_saturated"]:
         assert col in m.columns
 
 

@@ -13,6 +13,7 @@ rule score:
         num_nodes=config["graph"]["num_nodes"],
         task=config["task"],
         scoring=config["scoring"],
+        seed=config["seed"],  # the length-matched reference walks (creativity/length_control.py)
     log:
         f"{RUN_DIR}/score.log",
     resources:
@@ -23,7 +24,8 @@ rule score:
 
 
 # The feasible-set null: k walks per test and ood prompt drawn uniformly from those that
-# answer it, scored like a run (run_id feasible_baseline, decoding uniform_feasible).
+# answer it in at most max_answer_hops hops (its metrics' hop_cap column), scored like a run
+# (run_id feasible_baseline, decoding uniform_feasible).
 rule baseline:
     input:
         **TASK_TABLES,
