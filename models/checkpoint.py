@@ -1,8 +1,10 @@
-"""Training checkpoints: the whole training state in one file, written atomically.
+"""Training checkpoints: one file per run, its whole training state, written atomically.
 
-A checkpoint holds the configs it belongs to, the weights, a System-2 EBT's replay buffer,
-the optimizer, the RNG state and the trainer's own counters, so a resumed run
-continues exactly where the killed one stopped.
+A run trained in a batch (models/train.py) checkpoints its own slice: the configs it
+belongs to (its own, never its batch-mates'), its weights, its System-2 replay buffer, its
+optimizer moments, its random streams and the trainer's counters. So a resumed batch
+continues each run exactly where the killed one stopped, and a run's checkpoint means the
+same whichever runs shared its batch.
 """
 from __future__ import annotations
 
@@ -24,16 +26,20 @@ def save_torch(obj, path) -> None:
         torch.save(obj, tmp)
 
 
-def save_checkpoint(path, configs: dict, model, optimizer, state: dict, device: torch.device) -> None:
-    rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-    replay = model.replay.rows if model.replay is not None else None
-    save_torch({"configs": configs, "model": model.state_dict(), "replay": replay,
-                "optimizer": optimizer.state_dict(), "rng": rng, "state": state}, path)
+def save_checkpoint(path, configs: dict, model, r: int, optimizer, rng_state: dict, state: dict) -> None:
+    """Run r of the batch: configs, weights, replay rows, optimizer moments, RNG and counters."""
+    weights = {k: v[r : r + 1].detach().cpu() for k, v in model.state_dict().items()}
+    replay = model.replay[r].rows if model.replay is not None else None
+    save_torch({"configs": configs, "model": weights, "replay": replay, "optimizer": optimizer.run_state(r),
+                "rng": rng_state, "state": state}, path)
 
 
-def load_checkpoint(path, configs: dict, model, optimizer, device: torch.device) -> dict | None:
-    """Restore model, optimizer and RNG from `path` and return the trainer state; None when
-    there is no usable checkpoint (a truncated file loses the progress, not the run)."""
+@torch.no_grad()
+def load_checkpoint(path, configs: dict, model, r: int, optimizer) -> tuple[dict, dict] | None:
+    """Restore run r's weights, replay buffer and optimizer moments from `path`; returns
+    (trainer state, RNG state), or None when there is no usable checkpoint. A truncated file
+    loses the progress, not the run; a checkpoint of other configs or other data is stale
+    (the run was changed since) and is never resumed."""
     path = Path(path)
     if not path.exists():
         return None
@@ -43,15 +49,15 @@ def load_checkpoint(path, configs: dict, model, optimizer, device: torch.device)
         log.warning("checkpoint %s is unreadable (%s); restarting from scratch", path, e)
         return None
     if _jsonable(ckpt["configs"]) != _jsonable(configs):
-        raise ValueError(f"{path} belongs to a run with different configs; use another run_dir")
-    model.load_state_dict(ckpt["model"])
+        log.warning("checkpoint %s was made with other configs or data; restarting from scratch", path)
+        return None
+    for k, v in model.state_dict().items():
+        v[r] = ckpt["model"][k][0].to(v.device)
     if model.replay is not None:
-        model.replay.rows = list(ckpt["replay"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if device.type == "cuda" and ckpt["rng"]["cuda"] is not None:
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-    return ckpt["state"]
+        model.replay[r].rows = list(ckpt["replay"])
+    optimizer.load_run_state(r, {k: ([t.to(optimizer.steps.device) for t in v] if isinstance(v, list) else v)
+                                 for k, v in ckpt["optimizer"].items()})
+    return ckpt["state"], ckpt["rng"]
 
 
 def _jsonable(x):

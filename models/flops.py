@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from .model import EBT
+from .model import EBT, RunRNG
 
 aten = torch.ops.aten
 
@@ -73,8 +73,7 @@ def measure_step_flops(model: nn.Module, batch, thinking_steps: int | None = Non
     model = copy.deepcopy(model)
     devices = [batch.idx.device] if batch.idx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
-        loss, _ = model.training_loss(batch, thinking_steps)
-        loss.backward()
+        model.training_loss(batch, RunRNG([0] * model.n_runs, batch.idx.device), thinking_steps).sum().backward()
     return int(counter.get_total_flops())
 
 

@@ -21,12 +21,23 @@ per trajectory and reused by every optimisation step (and, at generation time, b
 later token: that is the EBT's KV cache). Written as one mask over the 2S concatenated
 positions this is the leakage-free mask of ebt.md; we never materialise the 2S x 2S
 matrix because the prediction-stream rows only need S observed keys plus one self key.
+
+Batched runs. Every weight has a leading run dimension R (RunLinear, RunEmbedding, RMSNorm,
+the EBT's candidate table, step embedding and alpha), and a batch holds R blocks of rows,
+block r belonging to run r. Nothing mixes rows across blocks, so R runs of one shape train as
+one computation and each keeps exactly the gradients it would get alone (models/train.py
+trains the seeds of a grid point, or the points of a tuning sweep, this way). Matmuls become
+one bmm over runs, which at these widths is what keeps a CPU busy: one small model per
+process spends most of its time dispatching ops, not multiplying. A single model is R = 1.
+Randomness comes from RunRNG, one generator per run, for the same reason.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 import torch
 import torch.nn as nn
@@ -89,6 +100,70 @@ class EBTConfig:
         return self.variant == "system2" and self.replay_fraction > 0
 
 
+# ----------------------------------------------------------------------------- run-batched layers
+
+
+def per_run(x: torch.Tensor, n_runs: int) -> torch.Tensor:
+    """[R * b, ..., d] -> [R, b * ..., d]: each run's rows as one block."""
+    return x.reshape(n_runs, -1, x.size(-1))
+
+
+def per_row(values: torch.Tensor, rows: int) -> torch.Tensor:
+    """A per-run value [R] repeated for each of the run's rows: [rows, 1, 1]."""
+    return values.repeat_interleave(rows // values.numel()).view(rows, 1, 1)
+
+
+class RunLinear(nn.Module):
+    """nn.Linear without bias, one weight [out, in] per run: weight [R, out, in]."""
+
+    def __init__(self, n_runs: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_runs, out_features, in_features))
+
+    def forward(self, x):
+        y = torch.bmm(per_run(x, self.weight.size(0)), self.weight.mT)
+        return y.view(*x.shape[:-1], -1)
+
+
+class RunEmbedding(nn.Module):
+    """nn.Embedding with one table per run: weight [R, V, d]; row block r looks up table r."""
+
+    def __init__(self, n_runs: int, num_embeddings: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_runs, num_embeddings, dim))
+
+    def forward(self, idx):
+        R, V, d = self.weight.shape
+        offset = torch.arange(R, device=idx.device).repeat_interleave(idx.size(0) // R) * V
+        return F.embedding(idx + offset.view(-1, *[1] * (idx.dim() - 1)), self.weight.view(R * V, d))
+
+
+class RunRNG:
+    """One torch.Generator per run. A run's draws come from its own stream, so they are the
+    same whichever runs share its batch (tests/test_training.py trains a run alone and in a
+    batch and compares)."""
+
+    def __init__(self, seeds: list[int], device="cpu"):
+        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    def _cat(self, draw) -> torch.Tensor:
+        return torch.cat([draw(g) for g in self.generators])
+
+    def randn(self, *shape, device="cpu") -> torch.Tensor:
+        """[R * shape[0], *shape[1:]]: each run draws its own block."""
+        return self._cat(lambda g: torch.randn(shape, generator=g, device=device))
+
+    def uniform(self, *shape, low: float, high: float, device="cpu") -> torch.Tensor:
+        return self._cat(lambda g: torch.empty(shape, device=device).uniform_(low, high, generator=g))
+
+    def get_state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def set_state(self, states) -> None:
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
 # ----------------------------------------------------------------------------- trunk
 
 
@@ -105,14 +180,15 @@ def apply_rotary(x, cos, sin):
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float = 1e-6):
+    def __init__(self, n_runs: int, dim: int, eps: float = 1e-6):
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.ones(n_runs, dim))
 
     def forward(self, x):
         # F.rms_norm is composite, so it supports the double backward the EBT needs.
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        y = per_run(F.rms_norm(x, (x.size(-1),), None, self.eps), self.weight.size(0)) * self.weight[:, None]
+        return y.view(x.shape)
 
 
 class KVCache:
@@ -129,12 +205,12 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, n_runs: int):
         super().__init__()
         self.heads = cfg.heads
         self.head_dim = cfg.width // cfg.heads
-        self.qkv = nn.Linear(cfg.width, 3 * cfg.width, bias=False)
-        self.proj = nn.Linear(cfg.width, cfg.width, bias=False)
+        self.qkv = RunLinear(n_runs, cfg.width, 3 * cfg.width)
+        self.proj = RunLinear(n_runs, cfg.width, cfg.width)
 
     def _qkv(self, x, cos, sin):
         q, k, v = self._qkv_unrotated(x)
@@ -190,10 +266,10 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, n_runs: int):
         super().__init__()
-        self.gate_up = nn.Linear(cfg.width, 2 * cfg.mlp_hidden, bias=False)
-        self.down = nn.Linear(cfg.mlp_hidden, cfg.width, bias=False)
+        self.gate_up = RunLinear(n_runs, cfg.width, 2 * cfg.mlp_hidden)
+        self.down = RunLinear(n_runs, cfg.mlp_hidden, cfg.width)
 
     def forward(self, x):
         gate, up = self.gate_up(x).chunk(2, dim=-1)
@@ -201,12 +277,12 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, n_runs: int):
         super().__init__()
-        self.attn_norm = RMSNorm(cfg.width)
-        self.attn = Attention(cfg)
-        self.mlp_norm = RMSNorm(cfg.width)
-        self.mlp = MLP(cfg)
+        self.attn_norm = RMSNorm(n_runs, cfg.width)
+        self.attn = Attention(cfg, n_runs)
+        self.mlp_norm = RMSNorm(n_runs, cfg.width)
+        self.mlp = MLP(cfg, n_runs)
 
     def forward(self, x, cos, sin, cache=None, layer=0):
         a, kv = self.attn(self.attn_norm(x), cos, sin, cache, layer)
@@ -221,11 +297,11 @@ class Block(nn.Module):
 class Trunk(nn.Module):
     """The shared stack of blocks, the final norm and the rotary tables."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, n_runs: int):
         super().__init__()
         self.cfg = cfg
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
-        self.norm = RMSNorm(cfg.width)
+        self.blocks = nn.ModuleList(Block(cfg, n_runs) for _ in range(cfg.depth))
+        self.norm = RMSNorm(n_runs, cfg.width)
         cos, sin = rotary_table(cfg.width // cfg.heads, cfg.max_seq_len)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
@@ -237,7 +313,7 @@ class Trunk(nn.Module):
 
 def _init_weights(module: nn.Module):
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Embedding)):
+        if isinstance(m, (RunLinear, RunEmbedding)):
             nn.init.normal_(m.weight, std=0.02)
     # Scale the residual-branch outputs down with depth (GPT-2), so the stream starts near identity.
     for name, p in module.named_parameters():
@@ -245,10 +321,11 @@ def _init_weights(module: nn.Module):
             nn.init.normal_(p, std=0.02 / math.sqrt(2 * module.cfg.depth))
 
 
-def masked_cross_entropy(logits, targets, mask):
-    ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
-    mask = mask.flatten().to(ce.dtype)
-    return (ce * mask).sum() / mask.sum().clamp(min=1)
+def masked_cross_entropy(logits, targets, mask, n_runs: int = 1):
+    """Mean cross entropy over the masked positions of each run's rows: [R]."""
+    ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none").view(n_runs, -1)
+    mask = mask.reshape(n_runs, -1).to(ce.dtype)
+    return (ce * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 # ----------------------------------------------------------------------------- Transformer++
@@ -257,12 +334,12 @@ def masked_cross_entropy(logits, targets, mask):
 class TransformerPP(nn.Module):
     replay = None  # only a System-2 EBT replays earlier rows (models/checkpoint.py saves them)
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, n_runs: int = 1):
         super().__init__()
-        self.cfg = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.width)
-        self.trunk = Trunk(cfg)
-        self.head = nn.Linear(cfg.width, cfg.vocab_size, bias=False)
+        self.cfg, self.n_runs = cfg, n_runs
+        self.tok_emb = RunEmbedding(n_runs, cfg.vocab_size, cfg.width)
+        self.trunk = Trunk(cfg, n_runs)
+        self.head = RunLinear(n_runs, cfg.width, cfg.vocab_size)
         _init_weights(self)
 
     def forward(self, idx, cache: KVCache | None = None):
@@ -280,21 +357,27 @@ class TransformerPP(nn.Module):
             cache.length += T
         return self.head(self.trunk.norm(x))
 
-    def training_loss(self, batch, thinking_steps=None) -> tuple[torch.Tensor, None]:
-        """(loss, thinking steps): the Transformer++ does not think, so None."""
-        return masked_cross_entropy(self(batch.idx), batch.targets, batch.mask), None
+    def training_loss(self, batch, rng: RunRNG | None = None, thinking_steps=None) -> torch.Tensor:
+        """Each run's loss, [R]. The Transformer++ draws nothing and does not think."""
+        return masked_cross_entropy(self(batch.idx), batch.targets, batch.mask, self.n_runs)
 
-    def validation_loss(self, batch, generator=None):
-        return self.training_loss(batch)[0]
+    def validation_loss(self, batch, rng: RunRNG | None = None) -> torch.Tensor:
+        return self.training_loss(batch)
+
+    def thinking_steps_at(self, step: int) -> None:
+        return None
 
     def thinking_step_counts(self) -> list[None]:
         return [None]
 
     def param_counts(self) -> dict:
-        """Kaplan convention: 'params' excludes the input embedding and the output head."""
-        total = sum(p.numel() for p in self.parameters())
-        emb = self.tok_emb.weight.numel() + self.head.weight.numel()
+        """Kaplan convention, per run: 'params' excludes the input embedding and the output head."""
+        total = sum(p.numel() for p in self.parameters()) // self.n_runs
+        emb = (self.tok_emb.weight.numel() + self.head.weight.numel()) // self.n_runs
         return {"params": total - emb, "params_with_embeddings": total}
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        return _optimizer_groups(self, weight_decay, alpha_lr_multiplier=1.0)
 
 
 # ----------------------------------------------------------------------------- EBT
@@ -316,13 +399,13 @@ class ReplayBuffer:
         self.size, self.fraction = size, fraction
         self.rows: list[dict] = []
 
-    def replay_into(self, batch_rows: int) -> list[dict]:
+    def replay_into(self, batch_rows: int, generator: torch.Generator) -> list[dict]:
         """Stored rows for the last round(fraction * batch_rows) rows of the next batch
-        (none until the buffer holds that many). Drawn with the global RNG (checkpointed)."""
+        (none until the buffer holds that many), drawn with the run's own generator."""
         n = int(round(self.fraction * batch_rows))
         if n == 0 or len(self.rows) < n:
             return []
-        return [self.rows[i] for i in torch.randperm(len(self.rows))[:n].tolist()]
+        return [self.rows[i] for i in torch.randperm(len(self.rows), generator=generator)[:n].tolist()]
 
     def push(self, idx, targets, mask, z_final):
         # One copy per tensor, not per row, and only of the rows the buffer will keep.
@@ -339,29 +422,30 @@ class EBT(nn.Module):
     used), validation_loss(batch, generator) -> loss.
     """
 
-    def __init__(self, cfg: ModelConfig, ebt_cfg: EBTConfig):
+    def __init__(self, cfg: ModelConfig, ebt_cfg: EBTConfig, n_runs: int = 1):
         super().__init__()
-        self.cfg, self.ebt_cfg = cfg, ebt_cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.width)
-        self.trunk = Trunk(cfg)
-        self.cand_emb = nn.Parameter(torch.empty(cfg.vocab_size, cfg.width))  # W in e = softmax(z) @ W
+        self.cfg, self.ebt_cfg, self.n_runs = cfg, ebt_cfg, n_runs
+        self.tok_emb = RunEmbedding(n_runs, cfg.vocab_size, cfg.width)
+        self.trunk = Trunk(cfg, n_runs)
+        self.cand_emb = nn.Parameter(torch.empty(n_runs, cfg.vocab_size, cfg.width))  # W in e = softmax(z) @ W
         # One landscape per System-1 step index (the official time embedding); System 2 has one.
         # Zero at init: a step signal must not swamp the candidate's p @ W, which is small
         # while p is near uniform (ebt.md, "Step conditioning scale").
-        self.step_emb = nn.Parameter(torch.zeros(ebt_cfg.landscapes, cfg.width))
-        self.energy_head = nn.Linear(cfg.width, 1, bias=False)
+        self.step_emb = nn.Parameter(torch.zeros(n_runs, ebt_cfg.landscapes, cfg.width))
+        self.energy_head = RunLinear(n_runs, cfg.width, 1)
         _init_weights(self)
         nn.init.normal_(self.cand_emb, std=ebt_cfg.candidate_init_std)
         # The prediction is z = p - alpha * dE/dp, so the logit scale is alpha * |dE/dp|. A
         # zero energy head makes dE/dp = 0 at the start (the first loss is ln|V|, a uniform
         # guess) while alpha can be large enough for confident logits once the head grows.
         nn.init.zeros_(self.energy_head.weight)
-        alpha = torch.tensor(float(ebt_cfg.alpha))
-        if ebt_cfg.variant == "system1":  # learnable, with its own learning rate (train.make_optimizer)
+        alpha = torch.full((n_runs,), float(ebt_cfg.alpha))
+        if ebt_cfg.variant == "system1":  # learnable, with its own learning rate (optimizer_groups)
             self.alpha = nn.Parameter(alpha)
         else:  # fixed, randomised per token during training
             self.register_buffer("alpha", alpha)
-        self.replay = ReplayBuffer(ebt_cfg.replay_size, ebt_cfg.replay_fraction) if ebt_cfg.uses_replay else None
+        self.replay = ([ReplayBuffer(ebt_cfg.replay_size, ebt_cfg.replay_fraction) for _ in range(n_runs)]
+                       if ebt_cfg.uses_replay else None)  # one buffer per run
 
     # -- the two streams
 
@@ -399,7 +483,8 @@ class EBT(nn.Module):
         obs_mask: which observed keys each query sees, [Q, T] (or None: all) with shared
         positions, [B, Q, T] with per-row positions.
         """
-        h = p @ self.cand_emb + self.step_emb[landscape]
+        R = self.n_runs
+        h = (torch.bmm(per_run(p, R), self.cand_emb) + self.step_emb[:, landscape, None]).view(*p.shape[:-1], -1)
         cos, sin = self.trunk.cos[positions], self.trunk.sin[positions]
         if positions.dim() == 2:  # per-row positions [B, Q]: broadcast over heads
             cos, sin = cos[:, None], sin[:, None]
@@ -436,6 +521,16 @@ class EBT(nn.Module):
 
     # -- training
 
+    def thinking_steps_at(self, step: int) -> int:
+        """Thinking steps of training step `step`. System 2 draws the count uniformly from
+        random_steps, as the official code does, but from a stream keyed by the step alone:
+        runs that share a batch must take the same number of steps, and a run's count must not
+        depend on its batch-mates, so every run sees the same sequence of counts."""
+        if self.ebt_cfg.variant == "system1":
+            return self.ebt_cfg.steps
+        lo, hi = self.ebt_cfg.random_steps
+        return int(np.random.default_rng([0x5EB7, step]).integers(lo, hi + 1))
+
     def thinking_step_counts(self) -> list[int]:
         """Every step count a training step can draw (the budget planner measures each)."""
         c = self.ebt_cfg
@@ -464,76 +559,89 @@ class EBT(nn.Module):
         z0 = z0.gather(1, order[..., None].expand(-1, -1, z0.size(-1)))
         return z0, order + 1, obs_mask, targets.gather(1, order), mask.gather(1, order)
 
-    def training_loss(self, batch, thinking_steps: int | None = None) -> tuple[torch.Tensor, int]:
-        """(cross entropy of softmax(z) against the next token through the thinking steps,
-        the step count used). System 2 draws the count unless thinking_steps fixes it (the
-        FLOP planner measures each count). Randomness comes from the global torch RNG,
-        which the trainer checkpoints."""
+    def training_loss(self, batch, rng: RunRNG, thinking_steps: int | None = None) -> torch.Tensor:
+        """Each run's cross entropy of softmax(z) against the next token through the thinking
+        steps, [R]. System 2 takes thinking_steps (thinking_steps_at(step)); its default, the
+        largest count, is for callers that do not train. Every draw comes from rng, one
+        generator per run, which the trainer checkpoints."""
         if self.ebt_cfg.variant == "system1":
-            return self._system1_loss(batch), self.ebt_cfg.steps
-        lo, hi = self.ebt_cfg.random_steps
-        n_steps = thinking_steps or int(torch.randint(lo, hi + 1, ()).item())
-        return self._system2_loss(batch, n_steps), n_steps
+            return self._system1_loss(batch, rng)
+        return self._system2_loss(batch, rng, thinking_steps or self.ebt_cfg.random_steps[1])
 
-    def _system1_loss(self, batch):
+    def _z0(self, idx, rng: RunRNG):
+        """Initial logits, each run's block drawn from its own generator."""
+        rows, S = idx.shape
+        return rng.randn(rows // self.n_runs, S, self.cfg.vocab_size, device=idx.device) * self.ebt_cfg.init_std
+
+    def _system1_loss(self, batch, rng: RunRNG):
         """Official System 1: z is detached before each step and every step keeps its graph
         (create_graph), so each step's loss trains one step of descent on its own landscape;
         losses are averaged over steps. Learnable alpha, no noise, no replay."""
         obs_kv = self.observed_kv(batch.idx)  # once per trajectory, reused by every step below
-        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, device=batch.idx.device) * self.ebt_cfg.init_std
+        z0 = self._z0(batch.idx, rng)
         z, positions, obs_mask, targets, mask = self._loss_queries(z0, batch.targets, batch.mask, batch.n_queries)
+        alpha = per_row(self.alpha, len(z))
         losses = []
         for landscape in self.landscape_schedule(self.ebt_cfg.steps):
             z = z.detach().requires_grad_(True)
-            z, _ = self.descend(z, obs_kv, positions, obs_mask, landscape, self.alpha, create_graph=True)
-            losses.append(masked_cross_entropy(z, targets, mask))
-        return torch.stack(losses).mean()
+            z, _ = self.descend(z, obs_kv, positions, obs_mask, landscape, alpha, create_graph=True)
+            losses.append(masked_cross_entropy(z, targets, mask, self.n_runs))
+        return torch.stack(losses).mean(0)
 
-    def _system2_loss(self, batch, n_steps: int):
+    def _system2_loss(self, batch, rng: RunRNG, n_steps: int):
         """Official System 2 (ebt_s2.sh): n_steps drawn from random_steps, all on one
         landscape; alpha fixed and randomised per token in [alpha/2, 2 alpha]; Langevin noise
         on z before each step; truncated backpropagation (only the final step keeps a
         gradient graph, and only its loss counts); part of the batch replays stored rows
         with their own context and final logits."""
-        c = self.ebt_cfg
-        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, device=batch.idx.device) * c.init_std
-        idx, targets, mask, z_replayed = self._with_replayed_rows(batch)
+        c, R = self.ebt_cfg, self.n_runs
+        z0 = self._z0(batch.idx, rng)
+        idx, targets, mask, z_replayed = self._with_replayed_rows(batch, rng)
         obs_kv = self.observed_kv(idx)
         z, positions, obs_mask, targets_q, mask_q = self._loss_queries(z0, targets, mask, batch.n_queries)
         if z_replayed is not None:  # replayed rows start from their own stored final logits
-            z = torch.cat([z[: len(z) - len(z_replayed)], z_replayed])
-        alpha = self.alpha * torch.empty(*targets_q.shape, 1, device=idx.device).uniform_(0.5, 2.0)
+            z = _replace_last_rows(z, z_replayed, R)
+        rows, Q = targets_q.shape
+        alpha = per_row(self.alpha, rows) * rng.uniform(rows // R, Q, 1, low=0.5, high=2.0, device=idx.device)
         for k in range(n_steps):
             final = k == n_steps - 1
             if c.langevin_sigma > 0:
-                z = z + c.langevin_sigma * torch.randn_like(z)
+                z = z + c.langevin_sigma * rng.randn(rows // R, *z.shape[1:], device=z.device)
             z = z.detach().requires_grad_(True)  # earlier steps feed the final one as constants
             z, _ = self.descend(z, obs_kv, positions, obs_mask, 0, alpha, create_graph=final)
         if self.replay is not None:
-            self.replay.push(idx, targets, mask, z)
-        return masked_cross_entropy(z, targets_q, mask_q)
+            for buffer, *row_block in zip(self.replay, *(t.view(R, -1, *t.shape[1:]) for t in (idx, targets, mask, z))):
+                buffer.push(*row_block)
+        return masked_cross_entropy(z, targets_q, mask_q, R)
 
-    def _with_replayed_rows(self, batch):
-        """The batch with its last rows replaced by replayed ones: (idx, targets, mask, their
-        stored z in the query layout, or None when nothing is replayed)."""
-        replayed = self.replay.replay_into(len(batch.idx)) if self.replay is not None else []
-        if not replayed:
+    def _with_replayed_rows(self, batch, rng: RunRNG):
+        """The batch with the last rows of each run's block replaced by rows replayed from that
+        run's buffer: (idx, targets, mask, their stored z in the query layout, or None when
+        nothing is replayed). Every buffer fills at the same pace, so either every run
+        replays the same number of rows or none does."""
+        if self.replay is None:
             return batch.idx, batch.targets, batch.mask, None
-        keep = len(batch.idx) - len(replayed)
-        stored = {k: torch.stack([r[k] for r in replayed]).to(batch.idx.device) for k in ("idx", "targets", "mask", "z")}
-        fresh = {"idx": batch.idx, "targets": batch.targets, "mask": batch.mask}
-        return (*(torch.cat([fresh[k][:keep], stored[k]]) for k in ("idx", "targets", "mask")), stored["z"])
+        rows_per_run = len(batch.idx) // self.n_runs
+        replayed = [buffer.replay_into(rows_per_run, g) for buffer, g in zip(self.replay, rng.generators)]
+        if not replayed[0]:
+            return batch.idx, batch.targets, batch.mask, None
+        device = batch.idx.device
+        stored = {k: torch.cat([torch.stack([r[k] for r in run]) for run in replayed]).to(device)
+                  for k in ("idx", "targets", "mask", "z")}
+        fresh = (batch.idx, batch.targets, batch.mask)
+        return (*(_replace_last_rows(t, stored[k], self.n_runs) for t, k in zip(fresh, ("idx", "targets", "mask"))),
+                stored["z"])
 
     @torch.no_grad()
-    def validation_loss(self, batch, generator: torch.Generator):
-        """Loss of softmax(z_K) after inference_steps, with no noise and the base alpha;
-        z_0 comes from `generator`, so evaluation never disturbs the training RNG stream."""
+    def validation_loss(self, batch, rng: RunRNG) -> torch.Tensor:
+        """Each run's loss of softmax(z_K) after inference_steps, with no noise and the base
+        alpha, [R]; z_0 comes from `rng`, separate generators from training's, so evaluation
+        never disturbs the training streams."""
         obs_kv = self.observed_kv(batch.idx)
-        z0 = torch.randn(*batch.idx.shape, self.cfg.vocab_size, generator=generator, device=generator.device)
-        z0, positions, obs_mask, targets, mask = self._loss_queries(z0.to(batch.idx.device), batch.targets,
+        z0, positions, obs_mask, targets, mask = self._loss_queries(self._z0(batch.idx, rng), batch.targets,
                                                                     batch.mask, batch.n_queries)
-        z = self.think(z0 * self.ebt_cfg.init_std, obs_kv, positions, obs_mask, self.inference_steps)[0]
-        return masked_cross_entropy(z, targets, mask)
+        z = self.think(z0, obs_kv, positions, obs_mask, self.inference_steps)[0]
+        return masked_cross_entropy(z, targets, mask, self.n_runs)
 
     # -- inference
 
@@ -546,7 +654,7 @@ class EBT(nn.Module):
         every step: the uncached baseline that recomputes the observed stream each time.
         """
         energies = []
-        alpha = self.alpha.detach()
+        alpha = per_row(self.alpha.detach(), len(z))
         schedule = self.landscape_schedule(max(n_steps, 1))
         for landscape in schedule[:n_steps]:
             if sigma > 0:
@@ -562,31 +670,85 @@ class EBT(nn.Module):
         return z.detach(), torch.stack(energies)
 
     def param_counts(self) -> dict:
-        """Kaplan convention: 'params' excludes the token embedding and the candidate table W."""
-        total = sum(p.numel() for p in self.parameters())
-        emb = self.tok_emb.weight.numel() + self.cand_emb.numel()
+        """Kaplan convention, per run: 'params' excludes the token embedding and the candidate table W."""
+        total = sum(p.numel() for p in self.parameters()) // self.n_runs
+        emb = (self.tok_emb.weight.numel() + self.cand_emb.numel()) // self.n_runs
         return {"params": total - emb, "params_with_embeddings": total}
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        return _optimizer_groups(self, weight_decay, self.ebt_cfg.alpha_lr_multiplier)
+
+
+def _replace_last_rows(t: torch.Tensor, last: torch.Tensor, n_runs: int) -> torch.Tensor:
+    """t [R * b, ...] with the last rows of each run's block replaced by that run's rows of
+    `last` [R * n, ...]."""
+    blocks, new = t.view(n_runs, -1, *t.shape[1:]), last.view(n_runs, -1, *last.shape[1:])
+    return torch.cat([blocks[:, : blocks.size(1) - new.size(1)], new], dim=1).flatten(0, 1)
+
+
+def _optimizer_groups(model: nn.Module, weight_decay: float, alpha_lr_multiplier: float) -> list[dict]:
+    """AdamW groups, as nanoGPT's configure_optimizers: weight decay on matrices and
+    embeddings only, never on norms, and a System-1 EBT's learnable step size alpha with its
+    own learning rate (lr * alpha_lr_multiplier). A parameter's first dimension is the run,
+    so a per-run matrix has three dimensions. "lr_scale" is ours: the trainer sets each
+    group's learning rate to its schedule's value times lr_scale."""
+    decay, no_decay, alpha = [], [], []
+    for name, p in model.named_parameters():
+        if name == "alpha":
+            alpha.append(p)
+        elif p.dim() >= 3:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    if alpha:
+        groups.append({"params": alpha, "weight_decay": 0.0, "lr_scale": alpha_lr_multiplier})
+    return groups
 
 
 # ----------------------------------------------------------------------------- build / load
 
 
-def build_model(arch: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None) -> nn.Module:
+def build_model(arch: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None, n_runs: int = 1) -> nn.Module:
     if arch == "tpp":
-        return TransformerPP(cfg)
+        return TransformerPP(cfg, n_runs)
     if arch == "ebt":
-        return EBT(cfg, ebt_cfg or EBTConfig())
+        return EBT(cfg, ebt_cfg or EBTConfig(), n_runs)
     raise ValueError(f"arch must be 'tpp' or 'ebt', got {arch!r}")
 
 
-def model_payload(model: nn.Module) -> dict:
-    """What model.pt holds: enough to rebuild the model without any other file."""
+def stack_runs(models: list[nn.Module]) -> nn.Module:
+    """One R-run model holding the weights (and replay buffers) of R single-run models of one
+    shape. Each run is initialised alone, under its own seed, so its start does not depend
+    on its batch-mates; their EBT configs may differ only in alpha (a per-run tensor)."""
+    first = models[0]
+    ebt_cfg = getattr(first, "ebt_cfg", None)
+    stacked = build_model("ebt" if ebt_cfg else "tpp", first.cfg, ebt_cfg, n_runs=len(models))
+    stacked.to(next(first.parameters()).device)
+    stacked.load_state_dict({k: torch.cat([m.state_dict()[k] for m in models]) for k in first.state_dict()})
+    if stacked.replay is not None:
+        stacked.replay = [m.replay[0] for m in models]
+    return stacked
+
+
+def run_state_dict(model: nn.Module, r: int) -> dict:
+    """Run r's weights as a single-run (R = 1) state dict."""
+    return {k: v[r : r + 1].detach().cpu() for k, v in model.state_dict().items()}
+
+
+def model_payload(model: nn.Module, r: int = 0, alpha: float | None = None) -> dict:
+    """What run r's model.pt holds: enough to rebuild it as a single-run model without any
+    other file. alpha: the run's configured step size, where runs of a batch differ in it."""
     is_ebt = isinstance(model, EBT)
+    ebt_cfg = asdict(model.ebt_cfg) if is_ebt else None
+    if ebt_cfg and alpha is not None:
+        ebt_cfg["alpha"] = alpha
     return {
         "arch": "ebt" if is_ebt else "tpp",
         "model_cfg": asdict(model.cfg),
-        "ebt_cfg": asdict(model.ebt_cfg) if is_ebt else None,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "ebt_cfg": ebt_cfg,
+        "state_dict": run_state_dict(model, r),
     }
 
 

@@ -1,16 +1,27 @@
-"""Train a Transformer++ or an EBT to a FLOP budget, resumably.
+"""Train Transformer++ or EBT runs to a FLOP budget, several runs as one computation, resumably.
 
-The budget becomes a step count from the measured FLOPs of one real training step
-(models/budget.py). Both models share one loss signature, model.training_loss(batch) ->
-(loss, thinking steps used), so this loop never asks which model it trains.
+A batch is a set of runs of one architecture, shape and budget (the seeds of a grid point,
+or the settings of a tuning sweep). Their weights are stacked along a leading run dimension
+(models/model.py) and every step is one forward and backward pass over all of them. Each
+run keeps its own seed, data order, random streams, learning-rate schedule, optimizer state,
+checkpoint, curve and summary; nothing in a run's computation reads another run's rows, so
+a run trained alone and trained in a batch give the same tables (tests/test_training.py).
 
-Exact resume: the data order is a function of (seed, step), the learning rate a function
-of the step, evaluation and FLOP measurement never touch the training RNG, and the
-checkpoint carries the RNG state and the EBT's replay buffer (models/checkpoint.py). On CPU
-a killed-then-resumed run ends with bit-identical weights (tests/test_training.py).
+The budget becomes a step count from the measured FLOPs of one real training step of one
+run (models/budget.py). Both models share one loss signature,
+model.training_loss(batch, rng, thinking_steps) -> per-run losses [R].
 
-Files in run_dir:
-    checkpoint.pt   full training state, rewritten atomically every checkpoint_every_steps
+Exact resume: the data order is a function of (seed, step), the learning rate a function of
+the step, evaluation and FLOP measurement never touch the training streams, and each run's
+checkpoint carries its RNG state and replay buffer (models/checkpoint.py). On CPU a
+killed-then-resumed batch ends with bit-identical weights (tests/test_training.py). Runs of
+a batch whose checkpoints stopped at different steps resume together: a run ahead sits
+still until the others catch up. A run whose loss stops being finite is recorded as
+diverged and sits still from then on; its batch-mates go on.
+
+Files in each run's run_dir:
+    checkpoint.pt   full training state, rewritten atomically every checkpoint_every_steps,
+                    deleted once every run of the batch has written its results
     model.pt        final weights + configs, for models.model.load_model
     curve.parquet   one row per step: step, tokens, train_loss, lr, val_loss (NaN off eval steps)
     summary.json    the returned summary, without the curve
@@ -18,15 +29,17 @@ Files in run_dir:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -34,8 +47,9 @@ from creativity.io import atomic_path, write_parquet
 
 from .budget import plan_steps
 from .checkpoint import load_checkpoint, save_checkpoint, save_torch
-from .data import RunData
-from .model import EBTConfig, ModelConfig, build_model, model_payload
+from .data import Batch, RunData, eval_batches
+from .model import EBTConfig, ModelConfig, RunRNG, build_model, model_payload, stack_runs
+from .optim import RunAdamW
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +64,17 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
     checkpoint_every_steps: int = 200
-    eval_every_steps: int = 200
+    eval_every_steps: int = 100
     seed: int = 0
     device: str = "auto"  # "auto": CUDA (bf16 autocast) when available, else CPU
     val_fraction: float = 0.05  # share of the sequences held out for val_loss
     eval_max_batches: int = 8  # val_loss uses at most this many fixed batches
     num_threads: int | None = None  # torch CPU threads; None keeps torch's default (OMP_NUM_THREADS)
+
+
+# What may differ between runs of one batch: everything else shapes the computation itself.
+PER_RUN_TRAIN_KEYS = ("seed", "lr", "min_lr_ratio", "warmup_fraction")
+PER_RUN_EBT_KEYS = ("alpha", "candidate_init_std")  # a per-run tensor; an initialisation scale
 
 
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
@@ -67,158 +86,261 @@ def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, ebt_cfg: EBTConfig | None) -> torch.optim.AdamW:
-    decay, no_decay, alpha = [], [], []
-    for name, p in model.named_parameters():
-        if name == "alpha":  # only a System-1 EBT learns its step size
-            alpha.append(p)
-        elif p.dim() >= 2:
-            decay.append(p)
-        else:
-            no_decay.append(p)
-    # "lr_scale" is our own key: the schedule sets each group's lr to lr_at(step) * lr_scale.
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
-        {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
-    ]
-    if alpha:
-        groups.append({"params": alpha, "weight_decay": 0.0, "lr_scale": ebt_cfg.alpha_lr_multiplier})
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def evaluate(model, batches, device, autocast, seed: int) -> float:
-    """Mean val loss over fixed batches (already on `device`). The EBT starts its z_0 from a
-    generator seeded here, so val_loss is deterministic and the training RNG stream is untouched."""
+def check_batchable(train_cfgs: list[TrainConfig], ebt_cfgs: list[EBTConfig | None]) -> None:
+    """Runs can share a batch if they differ only in PER_RUN_TRAIN_KEYS and PER_RUN_EBT_KEYS."""
+    for cfgs, per_run in ((train_cfgs, PER_RUN_TRAIN_KEYS), (ebt_cfgs, PER_RUN_EBT_KEYS)):
+        if cfgs[0] is None:
+            continue
+        shared = [{k: v for k, v in asdict(c).items() if k not in per_run} for c in cfgs]
+        for other in shared[1:]:
+            differ = sorted(k for k in other if other[k] != shared[0][k])
+            if differ:
+                raise ValueError(f"runs of one batch differ in {', '.join(differ)}; only "
+                                 f"{', '.join(per_run)} may differ")
+
+
+def data_fingerprint(sequences, target_starts, val_indices) -> str:
+    """A checkpoint is resumed only on the very data it was trained on."""
+    payload = json.dumps([sequences, target_starts, None if val_indices is None else list(val_indices)])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _training_seed(seed: int) -> int:
+    """The run's training stream, apart from its initialisation (global RNG, `seed`) and its
+    evaluation stream (`seed`, a fresh generator per evaluation)."""
+    return 1_000_003 * seed + 1
+
+
+def evaluate(model, batches_per_run: list[list[Batch]], seeds: list[int], autocast) -> list[float]:
+    """Each run's mean loss over its fixed batches (already on the device), weighted by loss
+    tokens. An EBT's z_0 comes from generators seeded here, so the result is deterministic
+    and the training streams are untouched."""
     model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
-    total, count = 0.0, 0
+    device = batches_per_run[0][0].idx.device
+    rng = RunRNG(seeds, device)
+    totals, counts = np.zeros(len(seeds)), np.zeros(len(seeds))
     with torch.no_grad(), autocast:
-        for b in batches:
-            n = int(b.mask.sum())
-            total, count = total + model.validation_loss(b, gen).item() * n, count + n
+        for batches in zip(*batches_per_run):
+            n = np.array([float(b.mask.sum()) for b in batches])
+            losses = model.validation_loss(_concat(batches), rng).float().cpu().numpy()
+            totals, counts = totals + losses * n, counts + n
     model.train()
-    return total / max(count, 1)
+    return list(totals / np.maximum(counts, 1))
 
 
-def train_to_budget(
+def _concat(batches: list[Batch]) -> Batch:
+    """One batch of R blocks, block r from run r."""
+    return Batch(*(torch.cat([getattr(b, k) for b in batches]) for k in ("idx", "targets", "mask")),
+                 batches[0].n_queries)
+
+
+@contextmanager
+def _sitting_still(model, rng: RunRNG, runs: list[int]):
+    """Runs that skip this step (diverged, or resumed ahead of their batch-mates) still pass
+    through the batched computation; put back what it drew from their streams and their
+    replay buffers, so that skipping leaves them exactly as they were. The optimizer leaves
+    their weights alone (RunAdamW.step's active mask)."""
+    saved = [(r, rng.generators[r].get_state(), list(model.replay[r].rows) if model.replay else None) for r in runs]
+    try:
+        yield
+    finally:
+        for r, state, rows in saved:
+            rng.generators[r].set_state(state)
+            if rows is not None:
+                model.replay[r].rows = rows
+
+
+def train_batch(
     model_cfg: ModelConfig,
     arch: str,
-    ebt_cfg: EBTConfig | None,
-    train_cfg: TrainConfig,
+    ebt_cfgs: list[EBTConfig | None],
+    train_cfgs: list[TrainConfig],
+    run_dirs: list,
     sequences: list[list[int]],
     target_starts: list[int],
     pad_id: int,
     flop_budget: float,
-    run_dir,
-    on_step: Callable[[int, dict], None] | None = None,
-) -> dict:
-    """Train until the measured FLOPs reach flop_budget; resume from run_dir if possible.
+    val_indices: list[int] | None = None,
+    on_step: Callable[[int, list[dict]], None] | None = None,
+) -> list[dict]:
+    """Train one run per (ebt_cfg, train_cfg, run_dir) until each run's measured FLOPs reach
+    flop_budget, resuming each from its run_dir where possible.
 
-    on_step(steps_done, curve_row) is called after every step (after any checkpoint); an
-    exception raised there propagates, which is how tests simulate a killed run.
+    on_step(steps_done, curve rows of the runs that stepped) is called after every step
+    (after any checkpoint); an exception raised there propagates, which is how tests
+    simulate a killed job.
 
-    Returns the summary dict (also written to summary.json) plus "curve": a DataFrame.
+    Returns one summary dict per run (also written to its summary.json) plus "curve".
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if arch == "ebt" and ebt_cfg is None:
-        ebt_cfg = EBTConfig()
-    if train_cfg.num_threads:
-        torch.set_num_threads(train_cfg.num_threads)
-    device = resolve_device(train_cfg.device)
+    R, run_dirs = len(run_dirs), [Path(d) for d in run_dirs]
+    ebt_cfgs = [c or (EBTConfig() if arch == "ebt" else None) for c in ebt_cfgs]
+    check_batchable(train_cfgs, ebt_cfgs)
+    cfg = train_cfgs[0]
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
-    data = RunData(sequences, target_starts, pad_id, train_cfg.batch_size, train_cfg.val_fraction,
-                   train_cfg.eval_max_batches, train_cfg.seed, ebt_queries=arch == "ebt", device=device)
-    if data.length > model_cfg.max_seq_len:
-        raise ValueError(f"longest sequence has {data.length} tokens > max_seq_len={model_cfg.max_seq_len}")
+    datas = [RunData(sequences, target_starts, pad_id, c.batch_size, c.val_fraction, c.eval_max_batches, c.seed,
+                     ebt_queries=arch == "ebt", device=device, val_indices=val_indices) for c in train_cfgs]
+    if datas[0].length > model_cfg.max_seq_len:
+        raise ValueError(f"longest sequence has {datas[0].length} tokens > max_seq_len={model_cfg.max_seq_len}")
+    train_probe = [_train_sample(d, sequences, target_starts, pad_id, c, device) for d, c in zip(datas, train_cfgs)]
 
-    torch.manual_seed(train_cfg.seed)
-    model = build_model(arch, model_cfg, ebt_cfg).to(device)
-    optimizer = make_optimizer(model, train_cfg, ebt_cfg)
+    singles = []
+    for c, e in zip(train_cfgs, ebt_cfgs):
+        torch.manual_seed(c.seed)  # each run starts as it would alone
+        singles.append(build_model(arch, model_cfg, e).to(device))
     with autocast:
-        plan = plan_steps(model, data.train_batch(0), flop_budget, (arch, repr(model_cfg), repr(ebt_cfg), device.type))
+        plan = plan_steps(singles[0], datas[0].train_batch(0), flop_budget,
+                          (arch, repr(model_cfg), repr(ebt_cfgs[0]), device.type))
+    model = stack_runs(singles)
+    del singles
+    optimizer = RunAdamW(model.optimizer_groups(cfg.weight_decay), R, cfg.betas)
+    rng = RunRNG([_training_seed(c.seed) for c in train_cfgs], device)
 
-    configs = {
-        "arch": arch,
-        "model_cfg": asdict(model_cfg),
-        "ebt_cfg": asdict(ebt_cfg) if ebt_cfg else None,
-        "train_cfg": asdict(train_cfg),
-        "flop_budget": float(flop_budget),
-        "n_sequences": len(sequences),
-    }
-    ckpt_path = run_dir / "checkpoint.pt"
-    state = load_checkpoint(ckpt_path, configs, model, optimizer, device)
-    if state is None:
-        state = {"step": 0, "curve": [], "wall_seconds": 0.0,
-                 "flops": {"flops_measured": 0, "flops_6nd": 0, "flops_analytic": 0}}
-    else:
-        log.info("resumed %s at step %d / %d", run_dir, state["step"], plan.total_steps)
+    data_id = data_fingerprint(sequences, target_starts, val_indices)
+    configs = [{"arch": arch, "model_cfg": asdict(model_cfg), "ebt_cfg": asdict(e) if e else None,
+                "train_cfg": asdict(c), "flop_budget": float(flop_budget), "data": data_id}
+               for c, e in zip(train_cfgs, ebt_cfgs)]
+    states = [_resume(run_dir / "checkpoint.pt", configs[r], model, r, optimizer, rng, plan.total_steps)
+              for r, run_dir in enumerate(run_dirs)]
 
-    status, diverged_step = "ok", None
-    tokens_per_step = data.tokens_per_step
+    statuses, diverged_at = ["ok"] * R, [None] * R
+    tokens_per_step = datas[0].tokens_per_step
+    progress = _Progress(plan.total_steps, min(s["step"] for s in states), tokens_per_step * R)
     model.train()
-    t_start, wall_before = time.perf_counter(), state["wall_seconds"]
-    while state["step"] < plan.total_steps:
-        step = state["step"]
-        lr = lr_at(step, plan.total_steps, train_cfg)
-        loss_value, thinking_steps = _take_step(model, optimizer, data.train_batch(step), lr,
-                                                train_cfg.grad_clip, autocast)
-        if step == 0:  # a sane model starts near a uniform guess, ln|V|
-            log.info("step-0 training loss %.3f (ln|V| = %.3f)", loss_value, math.log(model_cfg.vocab_size))
-        if not math.isfinite(loss_value):
-            status, diverged_step = "diverged", step
-            log.warning("loss is %s at step %d: stopping", loss_value, step)
-            break
-        for key in state["flops"]:
-            state["flops"][key] += plan.costs[thinking_steps][key]
-        state["step"] = done = step + 1
-        row = {"step": done, "tokens": done * tokens_per_step, "train_loss": loss_value, "lr": lr, "val_loss": float("nan")}
-        if data.val_batches and (done % train_cfg.eval_every_steps == 0 or done == plan.total_steps):
-            row["val_loss"] = evaluate(model, data.val_batches, device, autocast, train_cfg.seed)
-        state["curve"].append(row)
-        state["wall_seconds"] = wall_before + time.perf_counter() - t_start
-        if done % train_cfg.checkpoint_every_steps == 0 or done == plan.total_steps:
-            save_checkpoint(ckpt_path, configs, model, optimizer, state, device)
+    t_start, wall_before = time.perf_counter(), max(s["wall_seconds"] for s in states)
+    for step in range(min(s["step"] for s in states), plan.total_steps):
+        active = [s["step"] == step and diverged_at[r] is None for r, s in enumerate(states)]
+        if not any(active):
+            continue
+        thinking_steps = model.thinking_steps_at(step)
+        lrs = [lr_at(step, plan.total_steps, c) for c in train_cfgs]
+        batch = _concat([d.train_batch(step) for d in datas])
+        with _sitting_still(model, rng, [r for r in range(R) if not active[r]]):
+            losses = _take_step(model, optimizer, batch, rng, thinking_steps, lrs, active, cfg.grad_clip, autocast)
+        done, rows = step + 1, []
+        for r in (r for r in range(R) if active[r]):
+            if not math.isfinite(losses[r]):
+                statuses[r], diverged_at[r] = "diverged", step
+                log.warning("%s: loss is %s at step %d: it sits still from here", run_dirs[r], losses[r], step)
+                continue
+            for key in states[r]["flops"]:
+                states[r]["flops"][key] += plan.costs[thinking_steps][key]
+            states[r]["step"] = done
+            rows.append({"step": done, "tokens": done * tokens_per_step, "train_loss": losses[r], "lr": lrs[r],
+                         "val_loss": float("nan")})
+            states[r]["curve"].append(rows[-1])
+        stepped = [r for r in range(R) if active[r] and diverged_at[r] is None]
+        if datas[0].val_batches and (done % cfg.eval_every_steps == 0 or done == plan.total_steps):
+            val = evaluate(model, [d.val_batches for d in datas], [c.seed for c in train_cfgs], autocast)
+            for r in stepped:
+                states[r]["curve"][-1]["val_loss"] = val[r]
+        wall = wall_before + time.perf_counter() - t_start
+        for r in stepped:
+            states[r]["wall_seconds"] = wall
+            if done % cfg.checkpoint_every_steps == 0 or done == plan.total_steps:
+                save_checkpoint(run_dirs[r] / "checkpoint.pt", configs[r], model, r, optimizer,
+                                rng.generators[r].get_state(), states[r])
+        progress.report(done, [losses[r] for r in stepped])
         if on_step is not None:
-            on_step(done, row)
+            on_step(done, rows)
 
-    curve = pd.DataFrame(state["curve"], columns=["step", "tokens", "train_loss", "lr", "val_loss"])
-    summary = _summary(model, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
-                       device)
-    save_torch(model_payload(model), run_dir / "model.pt")
-    write_parquet(curve, run_dir / "curve.parquet")
-    with atomic_path(run_dir / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=2))
-    return {**summary, "curve": curve}
+    train_loss = evaluate(model, train_probe, [c.seed for c in train_cfgs], autocast)
+    summaries = []
+    for r, run_dir in enumerate(run_dirs):
+        curve = pd.DataFrame(states[r]["curve"], columns=["step", "tokens", "train_loss", "lr", "val_loss"])
+        summary = _summary(model, r, arch, ebt_cfgs[r], states[r], curve, plan, flop_budget, tokens_per_step,
+                           statuses[r], diverged_at[r], device, cfg.batch_size, len(datas[r].train_idx), train_loss[r])
+        save_torch(model_payload(model, r, alpha=ebt_cfgs[r].alpha if ebt_cfgs[r] else None), run_dir / "model.pt")
+        write_parquet(curve, run_dir / "curve.parquet")
+        with atomic_path(run_dir / "summary.json") as tmp:
+            Path(tmp).write_text(json.dumps(summary, indent=2))
+        summaries.append({**summary, "curve": curve})
+    for run_dir in run_dirs:  # only now: a kill before this point resumes every run
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return summaries
 
 
-def _take_step(model, optimizer, batch, lr: float, grad_clip: float, autocast) -> tuple[float, int | None]:
-    """One optimiser step at learning rate lr: (loss, thinking steps used). A non-finite loss
-    is returned without stepping; the caller records the run as diverged."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group["lr_scale"]
+def train_to_budget(model_cfg: ModelConfig, arch: str, ebt_cfg: EBTConfig | None, train_cfg: TrainConfig,
+                    sequences, target_starts, pad_id: int, flop_budget: float, run_dir,
+                    val_indices=None, on_step=None) -> dict:
+    """One run alone: a batch of one."""
+    on_batch_step = None if on_step is None else (lambda done, rows: on_step(done, rows[0] if rows else None))
+    return train_batch(model_cfg, arch, [ebt_cfg], [train_cfg], [run_dir], sequences, target_starts, pad_id,
+                       flop_budget, val_indices, on_batch_step)[0]
+
+
+def _resume(path, configs, model, r, optimizer, rng, total_steps) -> dict:
+    loaded = load_checkpoint(path, configs, model, r, optimizer)
+    if loaded is None:
+        return {"step": 0, "curve": [], "wall_seconds": 0.0,
+                "flops": {"flops_measured": 0, "flops_6nd": 0, "flops_analytic": 0}}
+    state, rng_state = loaded
+    rng.generators[r].set_state(rng_state)
+    log.info("resumed %s at step %d / %d", Path(path).parent, state["step"], total_steps)
+    return state
+
+
+def _train_sample(data: RunData, sequences, target_starts, pad_id, cfg: TrainConfig, device) -> list[Batch]:
+    """Fixed batches of training sequences, as many as the validation batches hold, so that
+    train loss and val loss are measured the same way (the train-val gap)."""
+    n = sum(len(b.idx) for b in data.val_batches) or cfg.batch_size
+    pick = np.random.default_rng([cfg.seed, 0x7EA1]).choice(data.train_idx, size=min(n, len(data.train_idx)),
+                                                            replace=False)
+    batches = eval_batches(sequences, target_starts, sorted(pick.tolist()), pad_id, data.length, cfg.batch_size,
+                           cfg.eval_max_batches, data.n_queries)
+    return [b.to(device) for b in batches]
+
+
+def _take_step(model, optimizer, batch, rng, thinking_steps, lrs, active, grad_clip, autocast) -> list[float]:
+    """One optimiser step of every active run: its loss. A run whose loss is not finite is
+    not stepped; the caller records it as diverged."""
     with autocast:
-        loss, thinking_steps = model.training_loss(batch)
-    loss_value = loss.item()
-    if math.isfinite(loss_value):
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return loss_value, thinking_steps
+        losses = model.training_loss(batch, rng, thinking_steps)
+    values = losses.detach().float().cpu()
+    update = torch.tensor(active) & torch.isfinite(values)
+    if update.any():
+        torch.where(update.to(losses.device), losses, 0.0).sum().backward()
+        optimizer.clip_grad_norm_(grad_clip)
+        optimizer.step(torch.tensor(lrs, device=losses.device), update.to(losses.device))
+    optimizer.zero_grad()
+    return values.tolist()
 
 
-def _summary(model, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
-             device) -> dict:
+class _Progress:
+    """Training progress in the log at a bounded rate: about every tenth of the run, and at
+    most every 30 s, with throughput and the time left."""
+
+    def __init__(self, total_steps: int, first_step: int, tokens_per_step: int):
+        self.total, self.first, self.tokens_per_step = total_steps, first_step, tokens_per_step
+        self.every = max(1, total_steps // 10)
+        self.t0 = self.last = time.perf_counter()
+
+    def report(self, done: int, losses: list[float]) -> None:
+        now = time.perf_counter()
+        if not (done % self.every == 0 or done == self.total or now - self.last > 30):
+            return
+        self.last, elapsed = now, now - self.t0
+        rate = (done - self.first) / elapsed if elapsed > 0 else float("nan")
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        loss = ", ".join(f"{v:.3f}" for v in losses)
+        log.info("step %d / %d (%.0f%%)  loss %s  %.0f tokens/s  ETA %.0f s", done, self.total,
+                 100 * done / self.total, loss, rate * self.tokens_per_step, eta)
+
+
+def _summary(model, r, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
+             device, batch_size: int, train_sequences: int, train_eval_loss: float) -> dict:
     last, val = curve["train_loss"].tail(10), curve["val_loss"].dropna()
     steps_done, wall = state["step"], state["wall_seconds"]
+    val_loss = float(val.iloc[-1]) if len(val) else float("nan")
     return {
         "arch": arch,
         "variant": ebt_cfg.variant if arch == "ebt" else "tpp",
@@ -226,16 +348,21 @@ def _summary(model, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_s
         "steps": steps_done,
         "total_steps": plan.total_steps,
         "tokens": steps_done * tokens_per_step,
+        "epochs": steps_done * batch_size / train_sequences,  # passes over the training sequences
         "flop_budget": float(flop_budget),
         "flops_per_step_measured": plan.flops_per_step,
         **{k: int(v) for k, v in state["flops"].items()},
         "initial_train_loss": float(curve["train_loss"].iloc[0]) if len(curve) else float("nan"),
         "train_loss": float(last.mean()) if len(last) else float("nan"),
-        "val_loss": float(val.iloc[-1]) if len(val) else float("nan"),
+        "val_loss": val_loss,
+        # The same measurement on fixed training sequences: val minus train is the
+        # memorisation the run shows.
+        "train_eval_loss": train_eval_loss,
+        "train_val_gap": val_loss - train_eval_loss,
         "status": status,
         "diverged_step": diverged_step,
         "wall_seconds": wall,
         "tokens_per_second": steps_done * tokens_per_step / wall if wall > 0 else float("nan"),
         "device": str(device),
-        "alpha": float(model.alpha.detach()) if arch == "ebt" else None,
+        "alpha": float(model.alpha[r].detach()) if arch == "ebt" else None,
     }
