@@ -1,197 +1,429 @@
-"""The findings page: the study's answer in plain sentences, generated from fits.parquet.
+"""The findings page: the study's answer, generated from fits.parquet.
 
-`findings_html(fits, tuning)` returns a self-contained HTML page. Every number on it is a
-row of fits.parquet (the tuning table, when given, is shown as it is). A difference whose
-95% interval includes 0 is reported as "no detectable difference".
+`findings_html(fits, tuning, figures)` returns a self-contained HTML page. Its first screen
+answers in a few sentences (answer_sentences): each arm's correct rate per budget with
+counts; EBT − Transformer++ in C and C_lc at equal training compute and how that changes
+with compute; whether each conclusion survives length control; the loss floor and the
+excess-loss exponents; what cannot be concluded and why. Then one compact table, the
+figures, and the details, with every decoding name and measure defined.
+
+Every number is a row of fits.parquet. An interval whose ends coincide with its estimate
+(one seed, an exact fit) is printed as "no interval", never as [x, x]. A difference whose
+interval includes 0 is "no detectable difference"; findings are stated whatever their sign.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.labels import LABEL, arch_name, fit_rows
+from analysis.labels import LABEL, arch_name, fit_rows, flops_text
 
-METRIC_NAMES = {"creativity": "creativity C", "validity": "validity", "novelty_valid": "novelty of valid walks"}
-STYLE = """body{font-family:sans-serif;max-width:60em;margin:1em auto;line-height:1.45;color:#222}
+STYLE = """body{font-family:sans-serif;max-width:62em;margin:1em auto;line-height:1.45;color:#222}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:1.4em}
-.small{color:#666;font-size:0.85em}"""
+.small{color:#666;font-size:0.85em}.answer{background:#f7f7fb;border-left:4px solid #558;padding:0.4em 1em}
+img{max-width:100%}dt{font-weight:bold}"""
+FIGURES = ("paired_deltas", "pareto", "thinking")  # embedded on the page; the findings rule's inputs
+MEASURES = {
+    "correct_rate": "correct rate", "validity": "walk validity", "creativity": "C", "creativity_lc": "C_lc",
+    "novelty_valid": "novelty N of valid walks", "novelty_lc": "N_lc of valid walks",
+}
+DEFINITIONS = [
+    ("correct", "a walk from the start to the end concept along edges of the graph, without revisits, that uses "
+                "every required label (include) and no forbidden one (exclude). Correct rate: the share of "
+                "answers that are correct."),
+    ("walk validity", "a walk from the start to the end concept along edges, include and exclude constraints "
+                      "not checked. It is not success: a walk that breaks a constraint is valid but not correct."),
+    ("novelty N, creativity C", "the paper's definitions: N = hops + mean label surprisal of the walk; utility U > 0 "
+                                "only for a correct walk; C = E[U·N] over all answers. N grows with walk length."),
+    ("N_lc, C_lc", "length-controlled novelty: N relative to uniform feasible walks of the same prompt with the same "
+                   "hop count, so walking further does not raise it; C_lc = E[U·N_lc]."),
+    ("utility level", "|include| + |exclude| + 1: level 1 has no constraint, each further level one more."),
+    ("compute-optimal shape", "at each budget, the arm's depth × width with the lowest validation loss (mean over "
+                              "seeds); chosen without looking at the test prompts."),
+    ("intervals", "95%: the mean over seeds ± t(seeds − 1) × its standard error over seeds, combined with a "
+                  "bootstrap of the test prompts (the same prompts for both arms, so differences are paired). A "
+                  "simulation shaped like this study checks that they cover (analysis/intervals.py)."),
+    ("not comparable", "an arm with fewer than fit.min_correct correct walks in a cell is not compared there."),
+    ("not estimable", "an exponent needs >= 4 budgets spanning >= 1 decade of compute; an IsoFLOP optimum over "
+                      "parameters >= 5 model sizes; a d/L optimum shapes of one parameter count."),
+]
+DECODING_PATTERNS = [
+    (r"greedy", "Transformer++: the most likely token at each step"),
+    (r"temp([\d.]+)_k(\d+)", "Transformer++: {1} samples at temperature {0}"),
+    (r"bestofk_ll_k(\d+)", "Transformer++: {0} samples, keeping the one the model itself finds most likely"),
+    (r"tilt_beta([\d.]+)_k(\d+)", "Transformer++: {1} samples re-weighted by exp(U·N/{0}) with the scorer itself "
+                                  "(an oracle: shown, never compared)"),
+    (r"think_x([\d.]+)", "EBT: {0} × the training number of energy-descent (thinking) steps"),
+    (r"verify_m(\d+)", "EBT: {0} candidates, keeping the one with the lowest final energy (self-verification)"),
+    (r"langevin_s([\d.]+)_k(\d+)", "EBT: {1} samples with Gaussian noise of std {0} added before each descent step"),
+]
 
 
 def num(v: float) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
     text = f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-    return text.replace("e+", "e")
+    return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def has_interval(row) -> bool:
+    return bool(np.isfinite(row.ci_low) and np.isfinite(row.ci_high) and row.ci_high > row.ci_low)
 
 
 def ci(row) -> str:
-    """'0.12 [0.05, 0.20]' from a fits row."""
-    return f"{num(row.estimate)} [{num(row.ci_low)}, {num(row.ci_high)}]"
+    """'0.12 [0.05, 0.20]', or '0.12 (no interval)' where there is none or it has no width."""
+    if not np.isfinite(row.estimate):
+        return "n/a"
+    return f"{num(row.estimate)} [{num(row.ci_low)}, {num(row.ci_high)}]" if has_interval(row) else \
+        f"{num(row.estimate)} (no interval)"
+
+
+def sign(row) -> int:
+    """+1 / -1 when the interval excludes 0, 0 when it includes it, None without an interval."""
+    if not np.isfinite(row.estimate) or not has_interval(row):
+        return None
+    return 1 if row.ci_low > 0 else -1 if row.ci_high < 0 else 0
 
 
 def verdict(row, what: str, more: str = "higher", less: str = "lower", why: str | None = None) -> str:
-    """A sentence fragment that says whether the interval excludes 0; `why` explains a NaN
-    (default: the row's note)."""
-    if not np.isfinite(row.estimate) or not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):
-        return f"{what} could not be estimated ({why or row.note or 'no interval'})"
-    if row.ci_low > 0:
+    """A sentence fragment that says whether the interval excludes 0; `why` explains a NaN."""
+    if not np.isfinite(row.estimate):
+        return f"{what} could not be compared ({why or row.note or 'no estimate'})"
+    s = sign(row)
+    if s is None:
+        return f"{what}: {ci(row)}"
+    if s > 0:
         return f"{what} is {more}: {ci(row)}"
-    if row.ci_high < 0:
+    if s < 0:
         return f"{what} is {less}: {ci(row)}"
     return f"no detectable difference in {what}: {ci(row)}, the interval includes 0"
 
 
-def headline(fits: pd.DataFrame) -> list[str]:
-    """Paired EBT − Transformer++ sentences per variant, shared budget and comparison."""
-    rows = fit_rows(fits, kind="paired_delta")
-    if rows.empty:
-        return ["No paired comparison was computed (no EBT runs, or no scored samples)."]
+def define_decoding(name: str) -> str:
+    for pattern, text in DECODING_PATTERNS:
+        m = re.fullmatch(pattern, str(name))
+        if m:
+            return text.format(*m.groups())
+    return "defined in config.yaml's decoding section"
+
+
+def _esc(text) -> str:
+    return html.escape(str(text))
+
+
+# ------------------------------------------------------------------ the first screen
+
+def _summary(fits: pd.DataFrame, metric: str, parameter: str = "mean") -> pd.DataFrame:
+    return fit_rows(fits, kind="summary", x="test", metric=metric, parameter=parameter)
+
+
+def rates_sentence(fits: pd.DataFrame) -> str:
+    rates, counts = _summary(fits, "correct_rate"), _summary(fits, "n_correct", "count")
+    if rates.empty:
+        return "No scored samples, so no correct rate."
+    parts = []
+    for label, grp in rates.groupby(LABEL, sort=True):
+        bits = []
+        for r in grp.sort_values("budget").itertuples():
+            c = counts[(counts[LABEL] == label) & (counts["budget"] == r.budget)]
+            n = f" ({int(c.estimate.iloc[0])} of {int(c.n.iloc[0])} answers)" if len(c) else ""
+            bits.append(f"{num(r.estimate)}{n} at {flops_text(r.budget)}")
+        parts.append(f"{arch_name(label)} {', '.join(bits)}")
+    return ("Correct rate (a valid walk that meets every constraint) at each arm's default decoding, compute-optimal "
+            "shape, mean over seeds: " + "; ".join(parts) + ".")
+
+
+def _deltas(fits: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return fit_rows(fits, kind="paired_delta", x="default_decoding", metric=metric, parameter="delta").dropna(
+        subset=["budget"])
+
+
+def gap_sentences(fits: pd.DataFrame) -> list[str]:
+    """ΔC and ΔC_lc per variant and budget, how they change with compute, and whether C's
+    conclusion survives length control."""
+    c_rows = _deltas(fits, "creativity")
+    if c_rows.empty:
+        notes = fit_rows(fits, kind="paired_delta")["note"]
+        return [f"No paired comparison: {_esc(notes.iloc[0]) if len(notes) else 'no EBT run or no scored samples'}."]
+    lc_rows = _deltas(fits, "creativity_lc")
     out = []
-    for variant, grp in rows.groupby("variant", sort=True):
-        label = arch_name(f"ebt-{variant}")
-        deltas = grp[grp["parameter"] == "delta"]
-        if deltas["estimate"].isna().all() and deltas["budget"].isna().all():
-            out.append(f"{label}: {html.escape(deltas['note'].iloc[0])}. No paired comparison is possible; "
-                       "the scaling laws below compare the two over their own budget ranges.")
-            continue
-        for (budget, x), sub in deltas.groupby(["budget", "x"], sort=True):
-            how = ("at each architecture's default decoding" if x == "default_decoding"
-                   else "at matched inference FLOPs")
-            decoding = sub["decoding"].iloc[0]
-            parts = [verdict(r, METRIC_NAMES.get(r.metric, r.metric), why="an arm has no valid walk")
-                     for r in sub.itertuples()]
-            values = grp[(grp["budget"] == budget) & (grp["x"] == x) & (grp["metric"] == "creativity")]
-            tr = values[values["parameter"] == "treatment"]
-            bl = values[values["parameter"] == "baseline"]
-            level = (f" (C = {ci(tr.iloc[0])} against {ci(bl.iloc[0])})" if len(tr) and len(bl) else "")
-            note = f" <span class=small>{html.escape(sub['note'].iloc[0])}</span>" if sub["note"].iloc[0] else ""
-            out.append(f"At {num(budget)} training FLOPs, {how} ({html.escape(decoding)}), {label} minus "
-                       f"Transformer++{level}: " + "; ".join(parts) + "." + note)
+    for variant, grp in c_rows.groupby("variant", sort=True):
+        label, grp = arch_name(f"ebt-{variant}"), grp.sort_values("budget")
+        lc = lc_rows[lc_rows["variant"] == variant].set_index("budget")
+        bits, survive = [], {}
+        for r in grp.itertuples():
+            if not np.isfinite(r.estimate):
+                bits.append(f"not comparable at {flops_text(r.budget)}")
+                continue
+            lc_r = lc.loc[r.budget] if r.budget in lc.index else None
+            bits.append(f"ΔC {ci(r)}" + (f", ΔC_lc {ci(lc_r)}" if lc_r is not None else "") + f" at {flops_text(r.budget)}")
+            survive.setdefault(_survives(r, lc_r), []).append(flops_text(r.budget))
+        compared = grp[grp["estimate"].notna()]
+        trend = ""
+        if len(compared) >= 2:
+            first, last = compared.iloc[0], compared.iloc[-1]
+            way = "widens" if abs(last.estimate) > abs(first.estimate) else "narrows"
+            trend = (f" From {flops_text(first.budget)} to {flops_text(last.budget)} FLOPs the gap in C {way} "
+                     f"({num(first.estimate)} to {num(last.estimate)}).")
+        control = " ".join(f"At {', '.join(b)}: {text}." for text, b in survive.items())
+        out.append(f"{label} minus Transformer++ at equal training compute (default decodings): " + "; ".join(bits)
+                   + "." + trend + (" " + control if control else ""))
     return out
 
 
+def _survives(c_row, lc_row) -> str:
+    if lc_row is None:
+        return "C_lc was not computed (no novelty_lc), so whether ΔC survives length control is unknown"
+    s, s_lc = sign(c_row), sign(lc_row)
+    if not s:
+        return "ΔC is not distinguishable from 0" + ("; neither is ΔC_lc" if not s_lc else
+                                                      f", but ΔC_lc is ({'+' if s_lc > 0 else '−'})")
+    if s_lc == s:
+        return "the sign of ΔC survives length control (ΔC_lc has the same sign)"
+    return f"ΔC does not survive length control (ΔC_lc {'includes 0' if s_lc == 0 else 'has the other sign'})"
+
+
+def loss_sentence(fits: pd.DataFrame) -> str:
+    floors = fit_rows(fits, kind="loss_floor").set_index("scope") if len(fit_rows(fits, kind="loss_floor")) else None
+    if floors is None or "validation" not in floors.index:
+        return "No loss floor was computed, so no loss law is fitted (a raw-loss law would mostly measure the floor)."
+    v = floors.loc["validation"]
+    text = f"The task's loss floor is {ci(v)} nats per loss token on the validation sample"
+    if "corpus" in floors.index:
+        text += f" ({num(floors.loc['corpus'].estimate)} over the whole corpus)"
+    excess = fit_rows(fits, kind="excess_loss")
+    bits = []
+    for label, grp in excess.groupby(LABEL, sort=True):
+        grp = grp.sort_values("budget")
+        bits.append(f"{arch_name(label)} {num(grp.estimate.iloc[0])} to {num(grp.estimate.iloc[-1])}")
+    if bits:
+        text += "; excess loss above it, smallest to largest budget: " + ", ".join(bits)
+    laws = fit_rows(fits, kind="power_law", metric="excess_loss", parameter="exponent")
+    if len(laws) and laws["estimate"].isna().all():
+        text += f". Excess-loss exponents are {_esc(laws['note'].iloc[0])}"
+    elif len(laws):
+        text += ". Excess-loss exponents: " + ", ".join(f"{arch_name(r.arch_label)} {ci(r)}" for r in laws.itertuples())
+        for r in fit_rows(fits, kind="scaling_rate", parameter="ratio").itertuples():
+            text += f"; {arch_name('ebt-' + r.variant.split('/')[0])} / Transformer++ exponent ratio {ci(r)}"
+    return text + "."
+
+
+def cannot_sentence(fits: pd.DataFrame) -> str:
+    refused = fits[fits["note"].astype(str).str.startswith("not comparable") & (fits["kind"] == "paired_delta")
+                   & (fits["metric"] == "creativity") & (fits["parameter"] == "delta")]
+    bits = []
+    for r in with_label(refused).itertuples():
+        counts = r.note.split(";")[0].replace("not comparable: ", "")
+        bits.append(f"{arch_name(r.arch_label)} at {flops_text(r.budget)} ({r.x.replace('_', ' ')}: {_esc(counts)})")
+    refused_all = fits["note"].astype(str).str.startswith("not comparable").sum()
+    text = "What cannot be concluded: "
+    text += ("EBT − Transformer++ where an arm has fewer correct walks than fit.min_correct: " + "; ".join(bits)
+             + f" ({refused_all} rows of the table are refused in all)") if bits else "every paired cell was comparable"
+    gate = fits[fits["note"].astype(str).str.startswith("not estimable")].drop_duplicates("kind")
+    for r in gate.itertuples():
+        what = {"power_law": "exponents", "scaling_rate": "exponent ratios", "tradeoff_scaling": "trade-off trends",
+                "isoflop_optimum": "IsoFLOP optima", "isoflop_power_law": "optimal-size laws"}.get(r.kind, r.kind)
+        text += f"; {what} are not estimable ({_esc(r.note.split(';')[0].replace('not estimable: ', ''))})"
+    return text + "."
+
+
+def with_label(rows: pd.DataFrame) -> pd.DataFrame:
+    return fit_rows(rows) if len(rows) else rows.assign(**{LABEL: pd.Series(dtype=object)})
+
+
+def answer_sentences(fits: pd.DataFrame) -> list[str]:
+    return [rates_sentence(fits), *gap_sentences(fits), loss_sentence(fits), cannot_sentence(fits)]
+
+
+# ------------------------------------------------------------------ the compact table
+
+TABLE_METRICS = ("correct_rate", "validity", "creativity", "creativity_lc")
+
+
+def compact_table(fits: pd.DataFrame) -> str:
+    rows = fit_rows(fits, kind="summary", x="test", parameter="mean")
+    if rows.empty:
+        return "<p>No scored samples.</p>"
+    counts = _summary(fits, "n_correct", "count")
+    deltas = {m: _deltas(fits, m) for m in ("creativity", "creativity_lc")}
+    excess = fit_rows(fits, kind="excess_loss")
+    metrics = [m for m in TABLE_METRICS if m in set(rows["metric"])]
+    head = "".join(f"<th>{MEASURES[m]}</th>" for m in metrics)
+    body = []
+    for (label, budget), grp in rows.groupby([LABEL, "budget"], sort=True):
+        c = counts[(counts[LABEL] == label) & (counts["budget"] == budget)]
+        cells = [f"<td>{int(c.estimate.iloc[0])} / {int(c.n.iloc[0])}</td>" if len(c) else "<td></td>"]
+        cells += [f"<td>{ci(grp[grp['metric'] == m].iloc[0]) if (grp['metric'] == m).any() else ''}</td>"
+                  for m in metrics]
+        for m, d in deltas.items():
+            hit = d[(d[LABEL] == label) & (d["budget"] == budget)]
+            cells.append(f"<td>{_delta_cell(hit.iloc[0]) if len(hit) else ''}</td>")
+        e = excess[(excess[LABEL] == label) & (excess["budget"] == budget)]
+        cells.append(f"<td>{ci(e.iloc[0]) if len(e) else ''}</td>")
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td>{''.join(cells)}</tr>")
+    return (f"<table><tr><th>arm</th><th>training FLOPs</th><th>correct / answers</th>{head}<th>ΔC vs TPP</th>"
+            f"<th>ΔC_lc vs TPP</th><th>excess loss</th></tr>{''.join(body)}</table>"
+            "<p class=small>Test prompts, default decoding (Transformer++ greedy, EBT think_x1), compute-optimal "
+            "shape, mean over seeds [95% interval]. Δ: EBT minus Transformer++ at the same budget, paired.</p>")
+
+
+def _delta_cell(row) -> str:
+    if np.isfinite(row.estimate):
+        return ci(row)
+    return "not comparable" if str(row.note).startswith("not comparable") else "n/a"
+
+
+# ------------------------------------------------------------------ details
+
 def paired_table(fits: pd.DataFrame) -> str:
-    """The paired differences as one table: a row per (variant, budget, comparison)."""
+    """Every paired difference: a row per (variant, budget, comparison)."""
     rows = fit_rows(fits, kind="paired_delta", parameter="delta").dropna(subset=["budget"])
     if rows.empty:
         return ""
-    metrics = [m for m in METRIC_NAMES if m in set(rows["metric"])]
-    head = "".join(f"<th>Δ {METRIC_NAMES[m]}</th>" for m in metrics)
+    metrics = [m for m in MEASURES if m in set(rows["metric"])]
+    head = "".join(f"<th>Δ {MEASURES[m]}</th>" for m in metrics)
     body = []
     for (variant, budget, x), grp in rows.groupby(["variant", "budget", "x"], sort=True):
-        cells = "".join(f"<td>{ci(grp[grp['metric'] == m].iloc[0]) if (grp['metric'] == m).any() else ''}</td>"
-                        for m in metrics)
-        body.append(f"<tr><td>{arch_name('ebt-' + variant)}</td><td>{num(budget)}</td><td>{x.replace('_', ' ')}</td>"
-                    f"<td>{html.escape(grp['decoding'].iloc[0])}</td>{cells}</tr>")
+        cells = "".join(f"<td>{_delta_cell(grp[grp['metric'] == m].iloc[0]) if (grp['metric'] == m).any() else ''}"
+                        "</td>" for m in metrics)
+        body.append(f"<tr><td>{arch_name('ebt-' + variant)}</td><td>{flops_text(budget)}</td>"
+                    f"<td>{x.replace('_', ' ')}</td><td>{_esc(grp['decoding'].iloc[0])}</td>{cells}"
+                    f"<td class=small>{_esc(grp['note'].iloc[0])}</td></tr>")
     return (f"<table><tr><th>EBT variant</th><th>budget</th><th>comparison</th><th>decodings (EBT vs TPP)</th>{head}"
-            f"</tr>{''.join(body)}</table><p class=small>EBT minus Transformer++, estimate [95% paired bootstrap "
-            "interval over prompts and seeds].</p>")
+            f"<th>note</th></tr>{''.join(body)}</table>")
 
 
 def frontier(fits: pd.DataFrame) -> list[str]:
     rows = fit_rows(fits, kind="pareto_hv_delta")
     if rows.empty:
-        return ["No budget is shared by both arms, so no paired hypervolume difference is computed; "
-                "the per-level fronts and hypervolumes are in the Pareto figure."]
+        return ["No budget is shared by both arms, so no paired hypervolume difference is computed."]
     out = []
     for (variant, budget), grp in rows.groupby(["variant", "budget"], sort=True):
-        parts = [verdict(r, f"level {int(r.level)} hypervolume", "larger", "smaller") for r in grp.itertuples()]
-        out.append(f"{arch_name('ebt-' + variant)} against Transformer++ at {num(budget)} FLOPs, "
-                   "non-oracle decodings only: "
+        parts = [verdict(r, f"utility level {int(r.level)} hypervolume", "larger", "smaller") for r in grp.itertuples()]
+        out.append(f"{arch_name('ebt-' + variant)} against Transformer++ at {flops_text(budget)} FLOPs "
+                   "(fronts per seed over shapes and non-oracle decodings, hypervolume averaged over seeds): "
                    + "; ".join(parts) + ".")
-    return out
-
-
-def scaling(fits: pd.DataFrame) -> list[str]:
-    out = []
-    laws = fit_rows(fits, kind="power_law", subset="frontier", x="flops_measured")
-    for label, grp in laws.groupby(LABEL, sort=True):
-        g = grp.set_index(["metric", "parameter"])
-        bits = []
-        if ("creativity", "exponent") in g.index:
-            r = g.loc[("creativity", "exponent")]
-            bits.append(f"creativity grows as FLOPs^b with b = {ci(r)}" + (f" ({r.note})" if r.note else ""))
-        if ("validity", "logit_slope") in g.index:
-            bits.append(f"the logit of validity rises by {ci(g.loc[('validity', 'logit_slope')])} per e-fold of FLOPs")
-        if ("val_loss", "exponent") in g.index:
-            bits.append(f"validation loss scales with exponent {ci(g.loc[('val_loss', 'exponent')])}")
-        if bits:
-            out.append(f"{arch_name(label)} (best shape per budget): " + "; ".join(bits) + ".")
-    for r in fit_rows(fits, kind="scaling_rate", parameter="ratio").itertuples():
-        out.append(f"Scaling-rate ratio of val_loss ({html.escape(r.variant)}, best runs per budget, seed bootstrap): "
-                   f"{ci(r)}; {html.escape(r.note)}.")
-    out += _isoflop_vertices(fits)
-    return out or ["No scaling law could be fitted (fewer than two budgets with scored runs)."]
-
-
-def _isoflop_vertices(fits: pd.DataFrame) -> list[str]:
-    """The d/L vertex of each arm's IsoFLOP parabola, at the budget with the most runs (the
-    one the grid's `isoflop` shapes train at; the largest on a tie)."""
-    out = []
-    vertices = fit_rows(fits, kind="isoflop_optimum", x="width_depth_ratio", parameter="optimum")
-    for label, grp in vertices.groupby(LABEL, sort=True):
-        budget = grp.sort_values(["n", "budget"]).iloc[-1].budget
-        bits = []
-        for metric in ("val_loss", "creativity"):
-            rows = grp[(grp.budget == budget) & (grp.metric == metric)]
-            if len(rows):
-                r = rows.iloc[0]
-                bits.append(f"{metric} has " + (f"an interior optimum at d/L = {ci(r)}" if r.method == "parabola"
-                                                 else f"no interior optimum ({html.escape(r.method)})"))
-        out.append(f"Shape: at {num(budget)} FLOPs ({grp[grp.budget == budget].n.max()} runs), "
-                   f"{arch_name(label)}'s IsoFLOP "
-                   + "; ".join(bits) + ".")
+    hv = fit_rows(fits, kind="pareto_hypervolume", parameter="hypervolume")
+    if len(hv):
+        out.append(f"<span class=small>Reference point per level: {_esc(hv['note'].iloc[0].split(';')[0])} "
+                   "(level of that row); the novelty part is the least novelty any correct walk of the level "
+                   "has, so the length every correct walk has is not credited.</span>")
     return out
 
 
 def tradeoff(fits: pd.DataFrame) -> list[str]:
     out = []
     base = fit_rows(fits, kind="tradeoff_slope", arch="baseline", parameter="slope")
+    nets = fit_rows(fits, kind="tradeoff_slope", parameter="net_slope")
+    null = "the length-matched null" if nets["note"].astype(str).str.contains("length-matched").any() else \
+        "the uniform feasible-set null (walks up to the hop cap; no length-matched null was given)"
     if len(base):
-        out.append(f"Walks sampled uniformly from each prompt's feasible set already change novelty by "
-                   f"{ci(base.iloc[0])} per utility level; model slopes below are net of this null.")
-    else:
-        out.append("No feasible-set baseline was given, so trade-off slopes are not corrected for the task.")
-    rows = fit_rows(fits, kind="tradeoff_scaling")
-    for label, grp in rows.groupby(LABEL, sort=True):
-        g = grp.set_index("parameter")
-        mean = g.loc["mean_net_slope"] if "mean_net_slope" in g.index else None
-        coef = g.loc["slope_per_ln_flops"] if "slope_per_ln_flops" in g.index else None
-        text = f"{arch_name(label)} ({html.escape(grp['decoding'].iloc[0])}): "
-        if mean is not None:
-            text += verdict(mean, "net trade-off slope", "positive (less trade-off than the null)",
-                            "negative (more trade-off than the null)")
-        if coef is not None:
-            text += "; with scale, " + verdict(coef, "change of the net slope per e-fold of FLOPs",
-                                               "positive (the trade-off closes)", "negative (it widens)")
-        out.append(text + ".")
+        out.append(f"Uniform feasible walks change novelty by {ci(base.iloc[0])} per utility level. Model slopes "
+                   f"are net of {null}.")
+    for (label, budget), grp in fit_rows(fits, kind="tradeoff_net").groupby([LABEL, "budget"], sort=True):
+        r = grp.iloc[0]
+        out.append(f"{arch_name(label)} at {flops_text(budget)} ({_esc(r.decoding)}): "
+                   + verdict(r, "net trade-off slope", "positive (less trade-off than the null)",
+                             "negative (more than the null)"))
+    for label, grp in fit_rows(fits, kind="tradeoff_scaling", parameter="slope_per_ln_flops").groupby(LABEL):
+        out.append(f"{arch_name(label)}: change of the net slope per e-fold of FLOPs: "
+                   + (ci(grp.iloc[0]) if np.isfinite(grp.iloc[0].estimate) else _esc(grp.iloc[0].note)) + ".")
     return out
 
 
-DIAGNOSTICS = [("validity", "test"), ("validity", "ood"), ("creativity", "test"), ("copy_rate", "test"),
-               ("copy_share", "test"), ("combinatorial_novelty", "test"), ("uses_heldout_rate", "test"), ("revisit_rate", "test")]
+def thinking(fits: pd.DataFrame) -> list[str]:
+    out = []
+    for (label, budget), grp in fit_rows(fits, kind="thinking_effect").groupby([LABEL, "budget"], sort=True):
+        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})") for r in grp.itertuples()]
+        out.append(f"{arch_name(label)} at {flops_text(budget)}, thinking longer: " + "; ".join(parts) + ".")
+    for (label, budget), grp in fit_rows(fits, kind="error_shift").groupby([LABEL, "budget"], sort=True):
+        parts = [f"{_esc(r.metric)} {ci(r)}" for r in grp.itertuples()]
+        out.append(f"{arch_name(label)} at {flops_text(budget)}, change in each error type's share of answers "
+                   f"({_esc(grp['decoding'].iloc[0])}): " + "; ".join(parts) + ".")
+    return out or ["No EBT thinking settings were sampled."]
+
+
+def isoflop_sentences(fits: pd.DataFrame) -> list[str]:
+    """Each arm's IsoFLOP optimum over parameters and d/L, at the budget with the most runs."""
+    out = []
+    rows = fit_rows(fits, kind="isoflop_optimum", parameter="optimum")
+    for label, grp in rows.groupby(LABEL, sort=True):
+        budget = grp.sort_values(["n", "budget"]).iloc[-1].budget
+        bits = []
+        for r in grp[grp.budget == budget].sort_values(["metric", "x"]).itertuples():
+            axis = "parameters" if r.x == "params" else "d/L" if r.x == "width_depth_ratio" else r.x
+            bits.append(f"{r.metric} over {axis}: " + (f"optimum {ci(r)}" if r.method == "parabola"
+                                                       else _esc(r.note or r.method)))
+        out.append(f"At {flops_text(budget)} FLOPs ({grp[grp.budget == budget].n.max()} runs), {arch_name(label)}: "
+                   + "; ".join(bits) + ".")
+    return out
+
+
+def null_table(fits: pd.DataFrame) -> str:
+    rows = fit_rows(fits, kind="summary", x="test").query("parameter in ['mean', 'null', 'minus_null']")
+    rows = rows[rows["metric"].isin(rows.loc[rows["parameter"] == "null", "metric"])]
+    if rows.empty:
+        return "<p>No length-matched null was given, so copy rate and combinatorial novelty have no reference.</p>"
+    body = []
+    for (label, budget, metric), grp in rows.groupby([LABEL, "budget", "metric"], sort=True):
+        g = grp.set_index("parameter")
+        cells = "".join(f"<td>{ci(g.loc[p]) if p in g.index else ''}</td>" for p in ("mean", "null", "minus_null"))
+        note = g.loc["null"].note if "null" in g.index else ""
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td><td>{_esc(metric)}</td>{cells}"
+                    f"<td class=small>{_esc(note)}</td></tr>")
+    return ("<table><tr><th>arm</th><th>budget</th><th>measure</th><th>model</th><th>length-matched null</th>"
+            f"<th>model − null</th><th>note</th></tr>{''.join(body)}</table>")
+
+
+DIAGNOSTICS = [("correct_rate", "test"), ("validity", "test"), ("correct_rate", "ood"), ("validity", "ood"),
+               ("copy_rate", "test"), ("combinatorial_novelty", "test"), ("uses_heldout_rate", "test"),
+               ("revisit_rate", "test")]
 
 
 def diagnostics_table(fits: pd.DataFrame) -> str:
-    rows = fit_rows(fits, kind="summary")
+    rows = fit_rows(fits, kind="summary", parameter="mean")
     if rows.empty:
         return "<p>No scored samples.</p>"
     cols = [(m, s) for m, s in DIAGNOSTICS if len(rows[(rows["metric"] == m) & (rows["x"] == s)])]
-    head = "".join(f"<th>{html.escape(m.replace('_', ' '))} ({s})</th>" for m, s in cols)
+    head = "".join(f"<th>{_esc(MEASURES.get(m, m.replace('_', ' ')))} ({s})</th>" for m, s in cols)
     body = []
     for (label, budget), grp in rows.groupby([LABEL, "budget"], sort=True):
         cells = []
         for m, s in cols:
             hit = grp[(grp["metric"] == m) & (grp["x"] == s)]
             cells.append(f"<td>{ci(hit.iloc[0]) if len(hit) else ''}</td>")
-        body.append(f"<tr><td>{arch_name(label)}</td><td>{num(budget)}</td>{''.join(cells)}</tr>")
-    return (f"<table><tr><th>architecture</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
-            "<p class=small>Default decoding; mean over the seeds of the shapes trained at every budget; "
-            "95% interval over prompts. ood: prompts whose shortest solution is longer than any training walk.</p>")
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td>{''.join(cells)}</tr>")
+    return (f"<table><tr><th>arm</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
+            "<p class=small>Default decoding, compute-optimal shape, mean over seeds [95% interval]. ood: prompts "
+            "whose shortest solution is longer than any training walk.</p>")
+
+
+def training_table(fits: pd.DataFrame) -> str:
+    rows = fit_rows(fits, kind="training")
+    if rows.empty:
+        return "<p>The runs table has no epochs or train–val gap.</p>"
+    body = []
+    for (label, budget), grp in rows.groupby([LABEL, "budget"], sort=True):
+        g = grp.set_index("metric")
+        cells = "".join(f"<td>{ci(g.loc[m]) if m in g.index else ''}</td>" for m in ("epochs", "train_val_gap"))
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td>{cells}</tr>")
+    return ("<table><tr><th>arm</th><th>budget</th><th>epochs</th><th>train–val gap (nats)</th></tr>"
+            f"{''.join(body)}</table>")
+
+
+def definitions(fits: pd.DataFrame) -> str:
+    names = sorted({d for v in fits["decoding"].astype(str) for d in v.split(" vs ") if d not in ("-", "", "nan")}
+                   - {"all non-oracle"})
+    terms = "".join(f"<dt>{_esc(t)}</dt><dd>{_esc(d)}</dd>" for t, d in DEFINITIONS)
+    decodings = "".join(f"<dt>{_esc(n)}</dt><dd>{_esc(define_decoding(n))}</dd>" for n in names)
+    return f"<dl>{terms}</dl><h3>Decoding settings</h3><dl>{decodings}</dl>"
 
 
 def tuning_table(tuning: pd.DataFrame | None) -> str:
@@ -199,22 +431,38 @@ def tuning_table(tuning: pd.DataFrame | None) -> str:
         return "<p>No tuning sweep table was produced.</p>"
     counts = tuning.groupby([c for c in ("arch", "variant") if c in tuning.columns]).size()
     summary = ", ".join(f"{' '.join(map(str, k)) if isinstance(k, tuple) else k}: {n} runs" for k, n in counts.items())
-    return f"<p>Sweep runs per arm: {html.escape(summary)}.</p>" + tuning.to_html(index=False, float_format="%.4g")
+    return f"<p>Sweep runs per arm: {_esc(summary)}.</p>" + tuning.to_html(index=False, float_format="%.4g")
 
 
-def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None) -> str:
-    n_boot = int(fits["n_boot"].max()) if len(fits) else 0
-    seed = int(fits["seed"].max()) if len(fits) else 0
+def figure_html(figures: dict[str, str] | None) -> str:
+    """The figures, embedded so the page stands alone."""
+    out = []
+    for name, path in (figures or {}).items():
+        if Path(path).exists():
+            data = base64.b64encode(Path(path).read_bytes()).decode()
+            out.append(f"<figure><img alt='{_esc(name)}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption class=small>{_esc(name.replace('_', ' '))}</figcaption></figure>")
+    return "".join(out)
+
+
+def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
+                  figures: dict[str, str] | None = None) -> str:
+    fits = fits if len(fits) else pd.DataFrame(columns=fits.columns)
+    answer = "".join(f"<p>{s}</p>" for s in answer_sentences(fits))
     sections = [
-        ("Does the EBT move the novelty–utility frontier?", headline(fits) + frontier(fits)),
-        ("How does that scale with compute and shape?", scaling(fits)),
-        ("The novelty–utility trade-off, net of the feasible-set null", tradeoff(fits)),
+        ("EBT − Transformer++: every paired comparison", paired_table(fits)),
+        ("Novelty–utility frontier", "".join(f"<p>{p}</p>" for p in frontier(fits))),
+        ("Thinking longer and the errors it trades", "".join(f"<p>{p}</p>" for p in thinking(fits))),
+        ("Trade-off, net of a null", "".join(f"<p>{p}</p>" for p in tradeoff(fits))),
+        ("Copy rate and combinatorial novelty beside the length-matched null", null_table(fits)),
+        ("Model shape (IsoFLOP)", "".join(f"<p>{p}</p>" for p in isoflop_sentences(fits))),
+        ("Training: epochs and train–val gap", training_table(fits)),
+        ("Validity, copying, held-out compositions and revisits", diagnostics_table(fits)),
+        ("Definitions", definitions(fits)),
     ]
-    body = "".join(f"<h2>{t}</h2>" + "".join(f"<p>{p}</p>" for p in ps) + (paired_table(fits) if i == 0 else "")
-                   for i, (t, ps) in enumerate(sections))
+    details = "".join(f"<h2>{t}</h2>{body}" for t, body in sections)
+    figs = figure_html(figures)
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Findings</title><style>{STYLE}</style></head><body>"
-            f"<h1>Findings</h1><p class=small>Generated from fits.parquet. Intervals are 95% percentile bootstrap "
-            f"intervals over test prompts and seeds jointly ({n_boot} resamples, seed {seed}); oracle decodings "
-            f"(reward tilt) are excluded from every comparison.</p>{body}"
-            f"<h2>Validity, copying, held-out compositions and revisits</h2>{diagnostics_table(fits)}"
-            f"<h2>Tuning sweep</h2>{tuning_table(tuning)}</body></html>")
+            f"<h1>Findings</h1><div class=answer>{answer}</div><h2>Per arm and budget</h2>{compact_table(fits)}"
+            + (f"<h2>Figures</h2>{figs}" if figs else "") + details
+            + f"<h2>Tuning sweep</h2>{tuning_table(tuning)}</body></html>")

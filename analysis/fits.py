@@ -1,52 +1,61 @@
 """All fits of the study in one tidy long table (fits.parquet); every figure and the
 findings page read it, nothing refits.
 
-`compute_fits(runs, metrics, samples, baseline, n_boot, seed)` returns one row per
-estimated quantity. Columns:
+`compute_fits(runs, metrics, samples, baseline, loss_floor, matched_null, n_boot, seed,
+min_correct)` returns one row per estimated quantity. Columns:
 
     kind        what was fitted (see below)
-    arch        "tpp" | "ebt" | "baseline"; "ebt/tpp" for the scaling-rate ratio
+    arch        "tpp" | "ebt" | "baseline" | "task" (loss floor); "ebt/tpp" for the exponent ratio
     variant     "tpp" | "system1" | "system2" (runs.variant); "<variant>/tpp" for the ratio.
                 Fits group by (arch, variant): two EBT variants are never pooled.
-    decoding    decoding setting; "-" where none applies; "<ebt> vs <tpp>" for paired rows
-    metric      the fitted quantity: creativity, validity, val_loss, novelty_valid, ...
-    x           the independent variable, shape axis, or comparison
-    subset      "frontier" (best cell per budget) | "all_runs" for power laws, else ""
+    decoding    decoding setting; "-" where none applies; "<a> vs <b>" for paired rows
+    metric      the fitted quantity: correct_rate, creativity, creativity_lc, validity (walk
+                validity), novelty_valid, novelty_lc, excess_loss, ...
+    x           the independent variable, shape axis, comparison, or split
+    subset      "frontier" (compute-optimal or best cell per budget) | "all_runs" for power laws, else ""
+    scope       loss_floor rows: "validation" (the validation sample every run is scored on) |
+                "corpus" (every loss-bearing token); else ""
     x_value     the x of a power_law_curve point, else NaN
     budget      FLOP budget for per-budget rows, else NaN
     run_id      for per-run rows and Pareto-front points, else ""
     level       utility level (Pareto rows), else NaN
     parameter   which number of the fit this row holds (exponent, delta, hypervolume, ...)
     estimate    the number on the observed data (NaN when it could not be estimated; see note)
-    ci_low, ci_high   95% interval; ci_method says which kind
-    ci_method   "bootstrap_percentile" | "nls_t" | "" (none)
-    n           points (cells, units, prompts) used
+    ci_low, ci_high   95% interval; ci_method says which kind ("" = no interval)
+    ci_method   "t_seeds_plus_prompt_bootstrap" (intervals.py) | "bootstrap_percentile" |
+                "prompt_bootstrap_percentile" | "nls_t" | "monte_carlo" | ""
+    n           points, units, prompts or correct walks used (the kind says which)
+    n_seeds     seeds behind a seed-level interval (1: no interval)
     n_excluded_diverged  runs of that (arch, variant) left out because status != "ok"
-    n_boot      bootstrap resamples that gave a value; seed: the bootstrap's RNG seed
-    method      the model: glm_log | glm_logit | ols_loglog | ols_semilog | parabola | ...
-    note        why an estimate is NaN, or a caveat
+    n_boot      prompt resamples; seed: the bootstrap's RNG seed
+    method      the model: glm_log | glm_logit | ols_loglog_excess | parabola | ...
+    note        why an estimate is NaN ("not estimable: ...", "not comparable: ..."), or a caveat
 
-Bootstraps resample test prompts and seeds jointly (resample.py), never runs or shapes.
 Kinds (module that computes them):
 
+    loss_floor            (loss) the task's Bayes-optimal loss per scope, copied from loss_floor.parquet.
+    excess_loss           (loss) per (arm, budget): val_loss − validation floor of the compute-optimal shape.
+    power_law (excess_loss)  (loss) exponent of L − floor against FLOPs, one fit per seed.
+    scaling_rate          (loss) EBT over Transformer++ excess-loss exponent, per seed pair.
+    training              (loss) epochs and train–val gap of the compute-optimal runs, when runs has them.
     paired_delta          (paired) EBT minus Transformer++ per shared budget; x = default_decoding
                           | matched_inference_flops; parameters delta, treatment (EBT),
-                          baseline (tpp), *_inference_flops.
-    power_law, power_law_curve  (scaling) creativity, validity, val_loss against
+                          baseline (tpp), n_correct rows, *_inference_flops.
+    power_law, power_law_curve  (scaling) correct_rate, validity, creativity against
                           flops_measured, params, tokens, on the frontier and all runs.
-    scaling_rate          (scaling) slope_ebt / slope_tpp - 1 on the frontier over a shared range.
-    saturating_power_law  val_loss = E + A·flops^(-b) on the lowest-loss run per budget (nls_t CI).
-    isoflop_optimum       (isoflop) per (arch, variant, budget, metric, axis): optimum (bootstrap
-                          vertex CI over the budget's runs), edge_distance, metric_at_optimum,
-                          and the parabola's c2, c1, c0 in ln(shape).
+    isoflop_optimum       (isoflop) per (arch, variant, budget, metric, axis in params, d/L).
     isoflop_power_law     optimum params = prefactor·budget^exponent through interior vertices.
-    tradeoff_slope        (tradeoff) per (run, decoding) and the baseline: slope and net_slope.
-    tradeoff_scaling      (tradeoff) per (arch, variant): slope_per_ln_flops, mean_net_slope.
-    pareto_hypervolume, pareto_front, pareto_hv_delta   (pareto) per level.
-    summary               per (arch, variant, budget, split) at the default decoding: mean over
-                          runs of validity, creativity, copy_rate, copy_share, combinatorial_novelty,
-                          uses_heldout_rate, revisit_rate, with a prompt bootstrap CI.
+    tradeoff_slope        (tradeoff) per (run, decoding) and the null: slope and net_slope.
+    tradeoff_net          (tradeoff) per (arm, budget): mean net slope over seeds.
+    tradeoff_scaling      (tradeoff) per (arch, variant): slope_per_ln_flops, intercept.
+    pareto_hypervolume, pareto_front, pareto_hv_delta   (pareto) per level, fronts per seed.
+    thinking_effect, error_share, error_shift   (thinking) EBT think_xK against think_x1.
+    summary               per (arch, variant, budget, split) at the default decoding on the
+                          compute-optimal shape: seed mean of each SUMMARY_METRICS, n_correct,
+                          and beside the length-matched null (parameters null, minus_null).
 
+Seed-level intervals (analysis/intervals.py) keep their coverage at 3 seeds. Comparisons are
+refused where an arm has fewer than min_correct correct walks (config fit.min_correct).
 IsoFLOP creativity uses each architecture's default decoding (greedy, think_x1), not its
 best: the max over ~10 noisy settings is biased upward.
 """
@@ -56,23 +65,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import isoflop, paired, pareto, powerlaw, resample, scaling, tradeoff
-from analysis.labels import (DEFAULT_DECODING, FITS_COLUMNS, LABEL, SHAPE_AXES, default_decoding, in_distribution,
-                             with_labels)
+from analysis import intervals, isoflop, loss, paired, pareto, powerlaw, resample, scaling, thinking, tradeoff
+from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, default_decoding, in_distribution, with_labels
 
 NO_DECODING = "-"
 COLUMNS = FITS_COLUMNS
 _DEFAULTS = {
-    "arch": "", "variant": "", "decoding": NO_DECODING, "metric": "", "x": "", "subset": "", "x_value": np.nan,
-    "budget": np.nan, "run_id": "", "level": np.nan, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-    "ci_method": "", "n": 0, "n_excluded_diverged": 0, "n_boot": 0, "seed": -1, "method": "", "note": "",
+    "arch": "", "variant": "", "decoding": NO_DECODING, "metric": "", "x": "", "subset": "", "scope": "",
+    "x_value": np.nan, "budget": np.nan, "run_id": "", "level": np.nan, "estimate": np.nan, "ci_low": np.nan,
+    "ci_high": np.nan, "ci_method": "", "n": 0, "n_seeds": 0, "n_excluded_diverged": 0, "n_boot": 0, "seed": -1,
+    "method": "", "note": "",
 }
+MIN_CORRECT = 20  # config fit.min_correct's default
 RUN_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "seed", "params", "tokens", "flops_measured",
                "val_loss", "status"]
 METRIC_COLUMNS = ["run_id", "arch", "variant", "budget", "depth", "width", "params", "flops_measured", "decoding",
                   "level", "creativity", "validity", "novelty_valid", "utility"]
-SUMMARY_METRICS = ("validity", "creativity", "copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate",
-                   "revisit_rate")
+SUMMARY_METRICS = ("correct_rate", "validity", "creativity", "creativity_lc", "novelty_valid", "novelty_lc",
+                   "copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate", "revisit_rate")
+NULL_COMPARED = ("copy_rate", "combinatorial_novelty", "novelty_valid", "novelty_lc")  # shown beside the matched null
+SATURATED = 0.95  # a metric the null reaches this often cannot tell a model from the null
 _TEXT = ("run_id", "arch", "variant", "decoding", "status", "split")
 
 
@@ -119,21 +131,6 @@ def _power_law_rows(budgets: pd.Series, ys, n_boot, seed, note: str = "", **labe
                  n_boot=boot_a.n_boot)]
 
 
-def _saturating_rows(runs, ok) -> list[dict]:
-    rows = []
-    for (arch, variant), arch_runs in ok.groupby(["arch", "variant"], sort=True):
-        # The loss floor belongs to the best model at each compute: one run per budget.
-        fitted = arch_runs.dropna(subset=["val_loss"])
-        frontier = fitted.loc[fitted.groupby("budget")["val_loss"].idxmin()]
-        sat = powerlaw.fit_saturating_power_law(frontier["flops_measured"], frontier["val_loss"])
-        for name in ("E", "A", "b"):
-            rows.append(_row(kind="saturating_power_law", arch=arch, variant=variant, metric="val_loss",
-                             x="flops_measured", subset="frontier", parameter=name, estimate=getattr(sat, name),
-                             ci_low=sat.ci[name][0], ci_high=sat.ci[name][1], ci_method="nls_t", n=sat.n_points,
-                             n_excluded_diverged=_n_excluded(runs, arch=arch, variant=variant), note=sat.note))
-    return rows
-
-
 def isoflop_tables(ok: pd.DataFrame, level0: pd.DataFrame) -> list[tuple[str, bool, pd.DataFrame]]:
     """(metric, maximize, table): val_loss over runs, creativity at each architecture's default decoding."""
     return [("val_loss", False, ok), ("creativity", True, default_decoding(level0))]
@@ -142,7 +139,7 @@ def isoflop_tables(ok: pd.DataFrame, level0: pd.DataFrame) -> list[tuple[str, bo
 def _isoflop_rows(runs, ok, level0, n_boot, seed) -> list[dict]:
     rows = []
     for metric, maximize, table in isoflop_tables(ok, level0):
-        for axis in SHAPE_AXES:
+        for axis in isoflop.FIT_AXES:
             optima = isoflop.isoflop_optima(table, metric, axis, maximize, n_boot=n_boot, seed=seed)
             for opt in optima.itertuples(index=False):
                 decoding = NO_DECODING if metric == "val_loss" else DEFAULT_DECODING.get(opt.arch, "")
@@ -185,12 +182,11 @@ def _isoflop_power_law_rows(runs, optima: pd.DataFrame, metric: str, n_boot: int
 
 
 def _run_values(ok: pd.DataFrame, stats: resample.PromptStats, draws: resample.Draws) -> dict[str, np.ndarray]:
-    """(resamples, runs) creativity and validity at each run's default decoding, and val_loss."""
+    """(resamples, runs) of each scaling.MODELS metric at each run's default decoding."""
     idx = np.array([stats.unit_index(r, DEFAULT_DECODING.get(a, "")) for r, a in zip(ok["run_id"], ok["arch"])])
-    out = {"val_loss": np.broadcast_to(ok["val_loss"].to_numpy(float), (len(draws.prompt), len(ok)))}
-    for metric in ("creativity", "validity"):
-        v = stats.values(metric, draws.prompt, rows=np.maximum(idx, 0)) if len(stats.units) else \
-            np.full((len(draws.prompt), len(ok)), np.nan)
+    out = {}
+    for metric in [m for m in scaling.MODELS if m in stats.sums]:
+        v = stats.values(metric, draws.prompt, rows=np.maximum(idx, 0))
         out[metric] = np.where(idx >= 0, v, np.nan)
     return out
 
@@ -201,59 +197,74 @@ def _scaling_rows(runs, ok, stats, draws) -> list[dict]:
     for label in sorted(set(ok[LABEL])):
         mask = (ok[LABEL] == label).to_numpy()
         sub = ok[mask]
-        ids = dict(arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0],
+        ids = dict(arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0], decoding=DEFAULT_DECODING[sub["arch"].iloc[0]],
                    n_excluded_diverged=_n_excluded(runs, arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0]))
-        for r in scaling.power_law_rows(sub, {m: v[:, mask] for m, v in values.items()}, draws, ids):
-            r.setdefault("decoding", NO_DECODING if r["metric"] == "val_loss" else DEFAULT_DECODING[ids["arch"]])
-            rows.append(r)
-    return rows + scaling.scaling_rate_rows(ok, values["val_loss"], draws, LABEL)
+        rows += scaling.power_law_rows(sub, {m: v[:, mask] for m, v in values.items()}, draws, ids)
+    return rows
 
 
-def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, n_boot: int, seed: int) -> list[dict]:
-    """Per (label, budget, split): means over the arm's runs at the default decoding."""
+def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, matched_null: pd.DataFrame, n_boot: int,
+                  seed: int) -> list[dict]:
+    """Per (label, budget, split): seed means at the default decoding on the compute-optimal shape."""
     rows = []
-    splits = samples["split"].unique() if "split" in samples.columns else np.array(["test"])
-    arms = list(_common_shapes(ok).groupby([LABEL, "budget"], sort=True))
-    for k, split in enumerate(sorted(splits)):
+    splits = sorted(samples["split"].unique()) if "split" in samples.columns else ["test"]
+    for k, split in enumerate(splits):
         sub = samples[samples["split"] == split] if "split" in samples.columns else samples
         sub = sub[sub["run_id"].isin(ok["run_id"])]
         if sub.empty:
             continue
-        stats = resample.prompt_stats(sub)
-        w = resample.count_weights(len(stats.prompt_ids), n_boot, np.random.default_rng(seed + 1 + k))
-        for (label, budget), grp in arms:
+        nulls = _null_units(matched_null, split)
+        stats = resample.prompt_stats(pd.concat([sub, nulls], ignore_index=True))
+        draws = resample.draw(len(stats.prompt_ids), ok["seed"], n_boot, seed + 1 + k)
+        for (label, budget), grp in ok.groupby([LABEL, "budget"], sort=True):
+            best = paired.compute_optimal_runs(grp)
             decoding = DEFAULT_DECODING.get(grp["arch"].iloc[0], "")
-            idx = np.array([stats.unit_index(r, decoding) for r in grp["run_id"]])
-            idx = idx[idx >= 0]
-            if len(idx) == 0:
+            ids = dict(kind="summary", arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0], budget=float(budget),
+                       decoding=decoding, x=str(split), n_boot=n_boot, seed=seed)
+            n_answers = sum(int(stats.counts["validity"][i].sum()) for i in
+                            (stats.unit_index(r, decoding) for r in best["run_id"]) if i >= 0)
+            if n_answers == 0:
                 continue
+            rows += [_row(**ids, metric="n_correct", parameter="count",
+                          estimate=float(resample.n_correct(stats, best["run_id"], decoding)), n=n_answers,
+                          note="correct walks over the compared runs; n: answers")]
+            null_runs = best.assign(run_id=best["run_id"] + tradeoff.NULL_SUFFIX)
             for metric in [m for m in SUMMARY_METRICS if m in stats.sums]:
-                v = resample.nanmean_rows(stats.values(metric, w, rows=idx))
-                lo, hi = resample.percentile_ci(v[1:])
-                rows.append(_row(kind="summary", arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0],
-                                 budget=float(budget), decoding=decoding, metric=metric, x=str(split), parameter="mean",
-                                 estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
-                                 ci_method="bootstrap_percentile", n=len(idx), n_boot=n_boot, seed=seed,
-                                 note="mean over seeds of the shapes trained at every budget; CI over prompts"))
+                model = resample.seed_matrix(stats, best, decoding, metric, draws.prompt, draws.seeds)
+                iv = intervals.seed_interval(model)
+                rows.append(_row(**ids, metric=metric, parameter="mean", n=len(best), n_seeds=iv.n_seeds, **iv.fields()))
+                if metric in NULL_COMPARED and len(nulls):
+                    rows += _null_rows(ids, metric, model,
+                                       resample.seed_matrix(stats, null_runs, decoding, metric, draws.prompt, draws.seeds))
     return rows
 
 
-def _common_shapes(ok: pd.DataFrame) -> pd.DataFrame:
-    """Each arm's runs of the shapes it trained at every one of its budgets, so a budget's
-    mean is not moved by the extra IsoFLOP shapes that only one budget has (all its runs
-    where no shape is common to every budget)."""
-    keep = []
-    for _, grp in ok.groupby(LABEL, sort=False):
-        shape = grp[["depth", "width"]].apply(tuple, axis=1)
-        per_budget = shape.groupby(grp["budget"]).agg(set)
-        common = set.intersection(*per_budget)
-        keep.append(grp[shape.isin(common)] if common else grp)
-    return pd.concat(keep) if keep else ok
+def _null_rows(ids: dict, metric: str, model: np.ndarray, null: np.ndarray) -> list[dict]:
+    """The length-matched null's value of a metric and the model's difference from it."""
+    if not np.isfinite(null[0]).any():
+        return []
+    at_null = intervals.seed_interval(null)
+    diff = intervals.paired_interval(model, null)
+    saturated = (f"the null reaches {at_null.estimate:.2f} (>= {SATURATED}): not a headline"
+                 if at_null.estimate >= SATURATED else "")
+    return [_row(**ids, metric=metric, parameter="null", n_seeds=at_null.n_seeds, **at_null.fields())
+            | {"note": "; ".join(p for p in (at_null.note, saturated) if p)},
+            _row(**ids, metric=metric, parameter="minus_null", n_seeds=diff.n_seeds, **diff.fields())
+            | {"note": "; ".join(p for p in (diff.note, saturated) if p)}]
+
+
+def _null_units(matched_null: pd.DataFrame | None, split: str | None = None) -> pd.DataFrame:
+    """The length-matched null's scored samples as units "<run_id>@null" beside the model's."""
+    if matched_null is None or matched_null.empty:
+        return pd.DataFrame()
+    null = matched_null if split is None or "split" not in matched_null.columns else \
+        matched_null[matched_null["split"] == split]
+    return null.assign(run_id=null["run_id"].astype(str) + tradeoff.NULL_SUFFIX)
 
 
 def _inference_flops(test_samples: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean inference FLOPs per sample of each (run, decoding): from the samples, else from the
-    pooled metrics rows; empty (no matched-FLOP comparison) when neither has them."""
+    """Mean inference FLOPs per sample of each (run, decoding), measured on that run: from the
+    samples, else from the pooled metrics rows; empty (no matched-FLOP comparison) when neither has them."""
     keys = ["run_id", "decoding"]
     if "inference_flops" in test_samples.columns:
         return test_samples.groupby(keys, as_index=False)["inference_flops"].mean()
@@ -263,32 +274,41 @@ def _inference_flops(test_samples: pd.DataFrame, metrics: pd.DataFrame) -> pd.Da
 
 
 def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, samples: pd.DataFrame | None = None,
-                 baseline: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+                 baseline: pd.DataFrame | None = None, loss_floor: pd.DataFrame | None = None,
+                 matched_null: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0,
+                 min_correct: int = MIN_CORRECT) -> pd.DataFrame:
     """Every fit of the study as one long table; see the module docstring for columns.
 
-    samples and baseline are the scored samples of the runs and of the feasible-set null;
-    without samples only the loss and metrics-based fits (IsoFLOP, saturating law) are made.
+    samples, baseline: the scored samples of the runs and of the uniform feasible-set null;
+    loss_floor: results/task/loss_floor.parquet; matched_null: scored samples of the
+    length-matched null, one per model answer, with that answer's run_id and decoding.
+    Without samples only the loss and metrics-based fits (IsoFLOP, excess loss) are made.
     """
     runs = with_labels(ensure_columns(runs, RUN_COLUMNS))
     metrics = with_labels(in_distribution(ensure_columns(metrics, METRIC_COLUMNS)))
     ok = ok_runs(runs).reset_index(drop=True)
     level0 = metrics[metrics["run_id"].isin(ok["run_id"]) & (metrics["level"] == 0)]
-    rows = _saturating_rows(runs, ok) + _isoflop_rows(runs, ok, level0, n_boot, seed)
+    rows = [_row(**r) for r in loss.floor_rows(loss_floor)
+            + loss.excess_loss_rows(ok, loss.validation_floor(loss_floor))]
+    rows += _isoflop_rows(runs, ok, level0, n_boot, seed)
     samples = ensure_columns(samples, ["run_id", "decoding", "prompt_id", "level", "valid"])
     test = in_distribution(samples[samples["run_id"].isin(ok["run_id"])])
     if len(test) and len(ok):
         base = in_distribution(baseline) if baseline is not None and len(baseline) else test.iloc[:0]
-        stats = resample.prompt_stats(pd.concat([test, base], ignore_index=True))
+        nulls = _null_units(matched_null, "test")
+        stats = resample.prompt_stats(pd.concat([test, base, nulls], ignore_index=True))
         draws = resample.draw(len(stats.prompt_ids), ok["seed"], n_boot, seed)
+        refs = pareto.reference_points(pd.concat([test, base], ignore_index=True))
         rows += [_row(**r, seed=seed) for r in (
             _scaling_rows(runs, ok, stats, draws)
-            + paired.paired_rows(ok, _inference_flops(test, metrics), stats, draws)
-            + tradeoff.tradeoff_rows(ok, stats, draws)
-            + pareto.pareto_rows(ok, stats, draws))]
-        rows += _summary_rows(ok, samples, n_boot, seed)
+            + paired.paired_rows(ok, _inference_flops(test, metrics), stats, draws, min_correct)
+            + tradeoff.tradeoff_rows(ok, stats, draws, min_correct)
+            + pareto.pareto_rows(ok, stats, draws, refs, min_correct)
+            + thinking.thinking_rows(ok, stats, draws, min_correct))]
+        rows += _summary_rows(ok, samples, matched_null, n_boot, seed)
     fits = pd.DataFrame(rows, columns=COLUMNS)
-    return fits.astype({"n": int, "n_excluded_diverged": int, "n_boot": int, "seed": int, "budget": float,
-                        "level": float, "estimate": float, "x_value": float})
+    return fits.astype({"n": int, "n_seeds": int, "n_excluded_diverged": int, "n_boot": int, "seed": int,
+                        "budget": float, "level": float, "estimate": float, "x_value": float})
 
 
 def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:

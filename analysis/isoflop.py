@@ -21,6 +21,12 @@ depth, width, the width/depth ratio, or params.
   resample returns the same vertex and the interval would be spuriously narrow.
 
 Groups are (arch, variant, budget): the two EBT variants are never pooled.
+
+What a shape axis can show (`axis_gate`): over params (Chinchilla's Approach 2) an optimum
+needs >= MIN_SIZES distinct parameter counts at the budget; over d/L only shapes of one
+parameter count (within PARAMS_TOLERANCE) say anything about d/L, since otherwise the
+axis mixes size with aspect. Below that the row's method is "not_estimable" and its note
+says why. Depth and width alone always mix size and aspect and are not fitted.
 """
 
 from __future__ import annotations
@@ -35,6 +41,21 @@ from analysis.resample import percentile_ci
 
 MIN_BOOT_POINTS = 4
 GROUP_BY = ("arch", "variant", "budget")
+FIT_AXES = ("params", "width_depth_ratio")
+MIN_SIZES = 5
+PARAMS_TOLERANCE = 0.10  # shapes within 10% of one parameter count count as one size
+
+
+def axis_gate(group: pd.DataFrame, axis: str) -> str:
+    """'' when an optimum over `axis` is estimable from this budget's runs, else "not estimable: <why>"."""
+    params = group["params"].astype(float)
+    if axis == "params" and params.nunique() < MIN_SIZES:
+        return (f"not estimable: {params.nunique()} model size(s) at this budget; an optimum over parameters "
+                f"needs >= {MIN_SIZES}")
+    if axis == "width_depth_ratio" and params.max() > params.min() * (1 + PARAMS_TOLERANCE):
+        return (f"not estimable: the d/L shapes at this budget differ in parameter count ({params.min():.3g}-"
+                f"{params.max():.3g}); a d/L optimum needs a fixed parameter count")
+    return ""
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,11 @@ def isoflop_optima(table: pd.DataFrame, metric: str, axis: str, maximize: bool,
     for key, grp in table.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         shape = shape_values(grp, axis)
+        gate = axis_gate(grp, axis) if "params" in grp.columns else ""
         opt = fit_isoflop(shape, grp[metric], maximize)
+        if gate:
+            opt = IsoFlopOptimum(np.nan, np.nan, np.nan, np.nan, opt.best_grid_point, "not_estimable", opt.n_shapes,
+                                 opt.n_points, gate)
         if opt.method == "parabola":
             ci = bootstrap_vertex(shape, grp[metric], maximize, n_boot, seed)
         else:

@@ -17,9 +17,9 @@ DEFAULT_DECODING = {"tpp": "greedy", "ebt": "think_x1"}
 ORACLE_PREFIXES = ("tilt_",)
 # Columns of fits.parquet (documented in fits.py); here so figures can read an empty table.
 FITS_COLUMNS = [
-    "kind", "arch", "variant", "decoding", "metric", "x", "subset", "x_value", "budget", "run_id", "level",
-    "parameter", "estimate", "ci_low", "ci_high", "ci_method", "n", "n_excluded_diverged", "n_boot", "seed",
-    "method", "note",
+    "kind", "arch", "variant", "decoding", "metric", "x", "subset", "scope", "x_value", "budget", "run_id", "level",
+    "parameter", "estimate", "ci_low", "ci_high", "ci_method", "n", "n_seeds", "n_excluded_diverged", "n_boot",
+    "seed", "method", "note",
 ]
 ARCH_NAMES = {"tpp": "Transformer++", "ebt": "EBT", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2"}
 SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")

@@ -1,19 +1,21 @@
 """The headline: each EBT variant against the Transformer++ at the same training budget.
 
-For every budget both arms were trained at (same budget tag), and two decoding choices:
+For every budget both arms were trained at, each arm is its compute-optimal shape there:
+the (depth, width) with the lowest seed-mean validation loss. The choice never looks at
+the test prompts, so the intervals need no correction for picking a winner. Two decoding
+choices are compared:
 
 * default_decoding: Transformer++ greedy against EBT think_x1 (its training step count);
-* matched_inference_flops: each arm's non-oracle setting with the largest mean per-sample
-  inference FLOPs not above the common level L = min over the two arms of their most
-  expensive setting, so neither arm spends more inference compute than the other can.
-  If an arm's cheapest setting already costs more than L, that cheapest setting is used
-  and the note gives the FLOP ratio. Inference FLOPs of a setting are averaged over the
-  arm's runs at that budget (test split, all levels; from the samples' inference_flops, else
-  the metrics table's).
+* matched_inference_flops: the level L is the smaller of the two arms' most expensive
+  non-oracle settings (each arm's cheapest run, so every compared run can reach it). Each
+  arm then uses its best setting by creativity (seed mean) among the non-oracle settings
+  whose inference FLOPs per sample, measured on every compared run itself, are <= L. An
+  arm with no such setting is not comparable at matched FLOPs, and the row says so.
 
-An arm's value at a budget is that of its best shape by creativity (seed mean), chosen
-again in every resample. The bootstrap resamples test prompts and seeds jointly, with the
-same prompt ids and seed values for both arms, so the difference is paired on prompt id.
+A comparison is refused (estimate NaN, note "not comparable: ...") where either arm has
+fewer than `min_correct` correct walks over its compared runs: a rate or a novelty of a
+handful of walks says nothing about the architecture. Intervals: analysis/intervals.py
+(per-seed values, seeds paired by seed value, prompts resampled jointly for both arms).
 """
 
 from __future__ import annotations
@@ -21,90 +23,128 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import resample
-from analysis.labels import DEFAULT_DECODING, LABEL, flops_text, is_oracle
+from analysis import intervals, resample
+from analysis.labels import DEFAULT_DECODING, LABEL, arch_name, flops_text, is_oracle
 
-METRICS = ("creativity", "validity", "novelty_valid")
-
-
-def arm_values(stats: resample.PromptStats, draws: resample.Draws, arm_runs: pd.DataFrame,
-               decoding: str) -> dict[str, np.ndarray]:
-    """(resamples,) value of each metric for the arm's best shape (by creativity) per resample."""
-    rows = np.array([stats.unit_index(r, decoding) for r in arm_runs["run_id"]])
-    present = rows >= 0
-    runs, rows = arm_runs[present], rows[present]
-    if len(rows) == 0:
-        return {m: np.full(len(draws.prompt), np.nan) for m in METRICS}
-    cells = resample.make_cells(runs, ["depth", "width"], draws.seeds)
-    per_cell = {m: resample.cell_values(stats.values(m, draws.prompt, rows=rows), cells, draws.seed)
-                for m in METRICS if m in stats.sums}
-    best = np.argmax(np.where(np.isfinite(per_cell["creativity"]), per_cell["creativity"], -np.inf), axis=1)
-    return {m: v[np.arange(len(v)), best] for m, v in per_cell.items()}
+METRICS = ("correct_rate", "creativity", "creativity_lc", "validity", "novelty_valid", "novelty_lc")
+NOT_COMPARABLE = "not comparable"
 
 
-def matched_decodings(inference_flops: pd.DataFrame) -> tuple[dict[str, str], dict[str, float], str]:
-    """inference_flops: columns side ("tpp" | "ebt"), decoding, flops. Returns the chosen
-    decoding per side, its FLOPs, and a note."""
-    menus = {side: grp[~is_oracle(grp["decoding"])].sort_values("flops")
-             for side, grp in inference_flops.groupby("side")}
-    if set(menus) != {"tpp", "ebt"} or any(m.empty for m in menus.values()):
+def compute_optimal_runs(arm_runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs (one per seed) of the shape with the lowest seed-mean val_loss; all runs
+    when no loss is known."""
+    loss = arm_runs.groupby(["depth", "width"])["val_loss"].mean().dropna()
+    if loss.empty:
+        return arm_runs
+    depth, width = loss.idxmin()
+    return arm_runs[(arm_runs["depth"] == depth) & (arm_runs["width"] == width)]
+
+
+def refusal(counts: dict[str, int], names: dict[str, str], min_correct: int) -> str:
+    """'' when both arms have >= min_correct correct walks, else the note saying which do not."""
+    if min(counts.values()) >= min_correct:
+        return ""
+    listed = ", ".join(f"{names[s]} {counts[s]}" for s in counts)
+    return f"{NOT_COMPARABLE}: {listed} correct walks; each needs >= {min_correct} (fit.min_correct)"
+
+
+def matched_decodings(menus: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[str, str], dict[str, float], str]:
+    """menus: side ("tpp" | "ebt"), run_id, decoding, flops (per sample, measured on that run);
+    scores: side, decoding, score (seed-mean creativity). Returns the chosen decoding per
+    side, its FLOPs (the most any compared run spent on it), and a note; no choice for a
+    side without a setting that fits under the level on every run."""
+    menus = menus[~is_oracle(menus["decoding"])].dropna(subset=["flops"])
+    if set(menus["side"]) != {"tpp", "ebt"}:
         return {}, {}, "no inference FLOPs for one of the arms"
-    level = min(m["flops"].max() for m in menus.values())
-    chosen, flops, notes = {}, {}, []
-    for side, menu in menus.items():
-        under = menu[menu["flops"] <= level * (1 + 1e-9)]
-        row = under.iloc[-1] if len(under) else menu.iloc[0]
-        chosen[side], flops[side] = row["decoding"], float(row["flops"])
-    if max(flops.values()) > level * (1 + 1e-9):
-        notes.append(f"no setting of one arm fits under {flops_text(level)} FLOPs; its cheapest is used")
-    notes.append(f"inference FLOPs per sample: ebt {flops_text(flops['ebt'])}, tpp {flops_text(flops['tpp'])} "
-                 f"(ratio {flops['ebt'] / flops['tpp']:.2f})")
-    return chosen, flops, "; ".join(notes)
+    top = menus.groupby(["side", "run_id"])["flops"].max()
+    level = float(top.groupby("side").min().min())
+    worst = menus.groupby(["side", "decoding"])["flops"].max().rename("flops").reset_index()
+    eligible = worst[worst["flops"] <= level * (1 + 1e-9)].merge(scores, on=["side", "decoding"])
+    chosen, flops = {}, {}
+    for side, grp in eligible.groupby("side"):
+        best = grp.sort_values(["score", "flops"], ascending=[False, True]).iloc[0]
+        chosen[side], flops[side] = best["decoding"], float(best["flops"])
+    note = f"level {flops_text(level)} inference FLOPs per sample"
+    missing = sorted({"tpp", "ebt"} - set(chosen))
+    if missing:
+        return {}, {}, f"{NOT_COMPARABLE}: no non-oracle setting of {', '.join(missing)} stays under the {note}"
+    return chosen, flops, (f"{note}; chosen: ebt {chosen['ebt']} ({flops_text(flops['ebt'])}), "
+                           f"tpp {chosen['tpp']} ({flops_text(flops['tpp'])}), ratio {flops['ebt'] / flops['tpp']:.2f}")
 
 
 def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resample.PromptStats,
-                draws: resample.Draws) -> list[dict]:
+                draws: resample.Draws, min_correct: int) -> list[dict]:
     """Rows of kind paired_delta for every EBT label and shared budget (see module docstring).
-    inference_flops: run_id, decoding, inference_flops (mean per sample, test split)."""
+    inference_flops: run_id, decoding, inference_flops (mean per sample on that run, test split)."""
     rows = []
     tpp = runs[runs[LABEL] == "tpp"]
     for label, ebt in runs[runs["arch"] == "ebt"].groupby(LABEL, sort=True):
         shared = sorted(set(ebt["budget"]) & set(tpp["budget"]))
-        ids = dict(kind="paired_delta", arch="ebt", variant=ebt["variant"].iloc[0], n=len(stats.prompt_ids))
+        ids = dict(kind="paired_delta", arch="ebt", variant=ebt["variant"].iloc[0])
         if not shared:
             rows.append(dict(ids, parameter="delta", metric="creativity", x="default_decoding",
                              note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and tpp ({_fmt(tpp['budget'])})"))
             continue
+        names = {"ebt": arch_name(label), "tpp": arch_name("tpp")}
         for budget in shared:
-            arms = {"ebt": ebt[ebt["budget"] == budget], "tpp": tpp[tpp["budget"] == budget]}
+            arms = {"ebt": compute_optimal_runs(ebt[ebt["budget"] == budget]),
+                    "tpp": compute_optimal_runs(tpp[tpp["budget"] == budget])}
+            shapes = "; ".join(f"{s} {int(a['depth'].iloc[0])}x{int(a['width'].iloc[0])}" for s, a in arms.items())
             choices = [("default_decoding", {s: DEFAULT_DECODING[s] for s in arms}, {}, "")]
-            chosen, flops, note = matched_decodings(_inference_flops(inference_flops, arms))
-            if chosen:
+            chosen, flops, note = matched_decodings(_menus(inference_flops, arms), _scores(stats, draws, arms))
+            if chosen or note.startswith(NOT_COMPARABLE):
                 choices.append(("matched_inference_flops", chosen, flops, note))
             for x, decodings, flop_of, note in choices:
-                values = {s: arm_values(stats, draws, arms[s], decodings[s]) for s in arms}
-                common = dict(ids, budget=budget, x=x, decoding=f"{decodings['ebt']} vs {decodings['tpp']}", note=note,
-                              ci_method="bootstrap_percentile")
-                for metric in METRICS:
-                    if metric not in values["ebt"]:
-                        continue
-                    for parameter, v in (("delta", values["ebt"][metric] - values["tpp"][metric]),
-                                         ("treatment", values["ebt"][metric]), ("baseline", values["tpp"][metric])):
-                        lo, hi = resample.percentile_ci(v[1:])
-                        rows.append(dict(common, metric=metric, parameter=parameter, estimate=float(v[0]),
-                                         ci_low=float(lo), ci_high=float(hi), n_boot=int(np.isfinite(v[1:]).sum())))
-                for side, parameter in (("ebt", "treatment_inference_flops"), ("tpp", "baseline_inference_flops")):
-                    if side in flop_of:
-                        rows.append(dict(common, metric="inference_flops", parameter=parameter,
-                                         estimate=flop_of[side], ci_method=""))
+                common = dict(ids, budget=float(budget), x=x, n=len(stats.prompt_ids),
+                              decoding=f"{decodings['ebt']} vs {decodings['tpp']}" if decodings else "")
+                rows += _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws,
+                                         min_correct)
     return rows
 
 
-def _inference_flops(flops: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Mean per-sample inference FLOPs of each decoding over each arm's runs (side, decoding, flops)."""
-    frames = [flops[flops["run_id"].isin(arm["run_id"])].groupby("decoding", as_index=False)["inference_flops"].mean()
-              .rename(columns={"inference_flops": "flops"}).assign(side=side) for side, arm in arms.items()]
-    return pd.concat(frames, ignore_index=True).dropna(subset=["flops"])
+def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws, min_correct) -> list[dict]:
+    if not decodings:  # matched FLOPs refused: no setting fits
+        return [dict(common, metric=m, parameter="delta", note=note) for m in METRICS if m in stats.sums]
+    counts = {s: resample.n_correct(stats, arms[s]["run_id"], decodings[s]) for s in arms}
+    refused = refusal(counts, names, min_correct)
+    note = "; ".join(p for p in (refused, note, f"compute-optimal shapes {shapes}") if p)
+    rows = [dict(common, metric="n_correct", parameter=p, estimate=float(counts[s]), note=note)
+            for s, p in (("ebt", "treatment"), ("tpp", "baseline"))]
+    for metric in [m for m in METRICS if m in stats.sums]:
+        per_seed = {s: resample.seed_matrix(stats, arms[s], decodings[s], metric, draws.prompt, draws.seeds)
+                    for s in arms}
+        for parameter, iv in (("treatment", intervals.seed_interval(per_seed["ebt"])),
+                              ("baseline", intervals.seed_interval(per_seed["tpp"]))):
+            rows.append(dict(common, metric=metric, parameter=parameter, n_boot=draws.n_boot, **iv.fields(),
+                             n_seeds=iv.n_seeds) | {"note": "; ".join(p for p in (iv.note, note) if p)})
+        delta = intervals.paired_interval(per_seed["ebt"], per_seed["tpp"])
+        fields = delta.fields() | {"note": "; ".join(p for p in (delta.note, note) if p)}
+        if refused:
+            fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
+        rows.append(dict(common, metric=metric, parameter="delta", n_boot=draws.n_boot, n_seeds=delta.n_seeds,
+                         **fields))
+    for side, parameter in (("ebt", "treatment_inference_flops"), ("tpp", "baseline_inference_flops")):
+        if side in flop_of:
+            rows.append(dict(common, metric="inference_flops", parameter=parameter, estimate=flop_of[side]))
+    return rows
+
+
+def _menus(flops: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """side, run_id, decoding, flops: each compared run's own measured inference FLOPs per sample."""
+    frames = [flops[flops["run_id"].isin(arm["run_id"])].rename(columns={"inference_flops": "flops"}).assign(side=side)
+              for side, arm in arms.items()]
+    return pd.concat(frames, ignore_index=True)[["side", "run_id", "decoding", "flops"]]
+
+
+def _scores(stats: resample.PromptStats, draws: resample.Draws, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """side, decoding, score: seed-mean creativity of each setting on the observed prompts."""
+    rows = []
+    for side, arm in arms.items():
+        decodings = stats.units.loc[stats.units["run_id"].isin(arm["run_id"]), "decoding"].unique()
+        for decoding in decodings:
+            v = resample.seed_matrix(stats, arm, decoding, "creativity", draws.prompt[:1], draws.seeds)[0]
+            rows.append(dict(side=side, decoding=decoding, score=float(np.nanmean(v)) if np.isfinite(v).any() else -np.inf))
+    return pd.DataFrame(rows, columns=["side", "decoding", "score"])
 
 
 def _fmt(budgets: pd.Series) -> str:

@@ -18,7 +18,7 @@ from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, SHORT_AXIS, arch_col
                                budget_palette, error_bars, fmt_flops, grid, legend_right, log_axis, no_data_figure,
                                ok_metrics, ok_runs, padded_range, save, title)
 
-ISOFLOP_PLOT_AXES = ("width_depth_ratio", "depth", "width")
+ISOFLOP_PLOT_AXES = ("params", "width_depth_ratio")  # the axes fits.parquet has optima on
 SCALING_AXES = ("flops_measured", "params", "tokens")
 
 
@@ -89,7 +89,7 @@ def plot_paired_deltas(fits, out_path, **_) -> pd.DataFrame:
         return rows
     rows = rows.sort_values(["variant", "budget", "x"])
     keys = list(dict.fromkeys(zip(rows["variant"], rows["budget"], rows["x"])))
-    metrics = [m for m in ("creativity", "validity", "novelty_valid") if m in set(rows["metric"])]
+    metrics = [m for m in ("correct_rate", "creativity", "creativity_lc") if m in set(rows["metric"])]
     fig, axes = grid(1, len(metrics), width=4.2, height=0.5 * len(keys) + 1.6, sharey=True)
     for ax, metric in zip(axes[0], metrics):
         for i, key in enumerate(keys):
@@ -106,7 +106,8 @@ def plot_paired_deltas(fits, out_path, **_) -> pd.DataFrame:
                       fontsize=7)
         ax.set(xlabel=f"Δ {METRIC_LABELS.get(metric, metric)} (EBT − TPP)")
         ax.grid(alpha=0.3, axis="x")
-    fig.suptitle("Paired difference at the same training budget (95% bootstrap over prompts × seeds)", y=1.02)
+    fig.suptitle("Paired difference at the same training budget, compute-optimal shapes\n(95%: t over seeds + "
+                 "prompt bootstrap; cells with too few correct walks are not drawn)", y=1.04)
     save(fig, out_path)
     return rows
 
@@ -167,6 +168,7 @@ def plot_pareto_fronts(fits, runs, metrics, out_path, **_) -> pd.DataFrame:
         no_data_figure(out_path, "Novelty–utility Pareto fronts", "no (novelty, utility) points")
         return fronts
     palette = budget_palette(pd.concat([points["budget"], fronts["budget"]]))
+    seed_of = runs.set_index("run_id")["seed"].to_dict().get if "seed" in runs.columns else (lambda r: 0)
     fig, axes = grid(len(labels), len(levels), width=3.6, height=3.2, sharex="col", sharey="col")
     for i, label in enumerate(labels):
         for j, level in enumerate(levels):
@@ -179,10 +181,12 @@ def plot_pareto_fronts(fits, runs, metrics, out_path, **_) -> pd.DataFrame:
                        alpha=0.5)
             for budget, color in palette.items():
                 f = fronts[(fronts[LABEL] == label) & (fronts["level"] == level) & (fronts["budget"] == budget)]
-                f = f.pivot_table(index=["run_id", "decoding"], columns="parameter", values="estimate")
-                if len(f):
-                    f = f.sort_values(["novelty_valid", "utility"], ascending=[True, False])
-                    ax.plot(f["novelty_valid"], f["utility"], color=color, marker="o", ms=3, drawstyle="steps-pre")
+                f = f.pivot_table(index=["run_id", "decoding"], columns="parameter", values="estimate").reset_index()
+                nov = "novelty_correct" if "novelty_correct" in f.columns else "novelty_valid"
+                for _, seed_front in f.groupby(f["run_id"].map(seed_of)) if len(f) else []:  # one front per seed
+                    seed_front = seed_front.sort_values([nov, "utility"], ascending=[True, False])
+                    ax.plot(seed_front[nov], seed_front["utility"], color=color, marker="o", ms=3,
+                            drawstyle="steps-pre", alpha=0.7)
             h = hv[(hv[LABEL] == label) & (hv["level"] == level)]
             ax.text(0.02, 0.02, "\n".join(f"{fmt_flops(r.budget)}: HV {_ci_text(r)}" for r in h.itertuples()),
                     transform=ax.transAxes, fontsize=6, va="bottom")
@@ -192,7 +196,7 @@ def plot_pareto_fronts(fits, runs, metrics, out_path, **_) -> pd.DataFrame:
             title(ax, label, f"level {int(level)}")
     legend_right(fig, budget_handles(palette) + [Line2D([], [], ls="none", marker="x", color="black",
                                                          label="oracle (reward tilt),\nexcluded from fronts")],
-                 f"{BUDGET_TITLE}\nHV: hypervolume [95% CI, prompts]")
+                 f"{BUDGET_TITLE}\none front per seed\nHV: hypervolume, mean over seeds [95%]")
     save(fig, out_path)
     return fronts
 

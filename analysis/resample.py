@@ -24,18 +24,23 @@ import numpy as np
 import pandas as pd
 
 CI_LEVEL = 0.95
-# statistic -> (sample column, counted over valid samples only?)
+# statistic -> (sample column, the samples it is averaged over: all, or only valid or correct ones)
 STATISTICS = {
-    "creativity": ("creativity", False),
-    "validity": ("valid", False),
-    "utility": ("utility", False),
-    "novelty_valid": ("novelty", True),
-    "copy_rate": ("copied", True),
-    "copy_share": ("copy_share", True),  # share of a valid walk's hops inside copied demonstrations
-    "combinatorial_novelty": ("combinatorial_novelty", True),
-    "uses_heldout_rate": ("uses_heldout", True),
-    "revisit_rate": ("error_type", False),  # share of samples whose error is a revisit
+    "creativity": ("creativity", "all"),
+    "creativity_lc": ("creativity_lc", "all"),  # E[U · novelty_lc]: creativity with walk length controlled
+    "correct_rate": ("correct", "all"),  # a valid walk that meets its include and exclude constraints
+    "validity": ("valid", "all"),  # walk validity: a walk from u to v, constraints not checked
+    "utility": ("utility", "all"),
+    "novelty_valid": ("novelty", "valid"),
+    "novelty_lc": ("novelty_lc", "valid"),
+    "novelty_correct": ("novelty", "correct"),
+    "copy_rate": ("copied", "valid"),
+    "copy_share": ("copy_share", "valid"),  # share of a valid walk's hops inside copied demonstrations
+    "combinatorial_novelty": ("combinatorial_novelty", "valid"),
+    "uses_heldout_rate": ("uses_heldout", "valid"),
+    "revisit_rate": ("error_type", "all"),  # share of samples whose error is a revisit
 }
+ERROR_PREFIX = "error_"  # error_<type>: share of samples whose first failed check is <type>
 
 
 def percentile_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -110,21 +115,39 @@ class PromptStats:
             return (weights @ s.T) / (weights @ c.T)
 
 
+def with_derived_columns(samples: pd.DataFrame) -> pd.DataFrame:
+    """Columns older tables lack, derived where the definition allows: `correct` is utility > 0
+    (utility is gated by validity and both constraint checks, and is >= 1 when they pass);
+    creativity_lc = U · novelty_lc (0 for a walk that is not correct)."""
+    data = samples
+    if "correct" not in data.columns and "utility" in data.columns:
+        data = data.assign(correct=data["utility"].astype(float) > 0)
+    if "creativity_lc" not in data.columns and {"novelty_lc", "utility"} <= set(data.columns):
+        data = data.assign(creativity_lc=(data["utility"].astype(float) * data["novelty_lc"].astype(float)).fillna(0.0))
+    return data
+
+
 def prompt_stats(samples: pd.DataFrame) -> PromptStats:
     """Per (run_id, decoding) × prompt sums and counts of every statistic in STATISTICS
-    that the samples table has; prompts (columns) in sorted id order."""
-    data = samples.copy()
-    valid = data["valid"].astype(bool)
+    that the samples table has, and of each error type's share; prompts (columns) in sorted id order."""
+    data = with_derived_columns(samples).copy()
+    masks = {"all": None, "valid": data["valid"].astype(bool)}
+    if "correct" in data.columns:
+        masks["correct"] = data["correct"].fillna(False).astype(bool)
+    columns = {name: spec for name, spec in STATISTICS.items() if spec[0] in data.columns and spec[1] in masks}
+    if "error_type" in data.columns:
+        columns |= {f"{ERROR_PREFIX}{t}": ("error_type", "all") for t in sorted(data["error_type"].dropna().unique())
+                    if t != "none"}
     present = {}
-    for name, (column, valid_only) in STATISTICS.items():
-        if column not in data.columns:
-            continue
+    for name, (column, over) in columns.items():
         if name == "revisit_rate":
             value = (data["error_type"] == "revisit").astype(float)
+        elif name.startswith(ERROR_PREFIX):
+            value = (data["error_type"] == name[len(ERROR_PREFIX):]).astype(float)
         else:
             value = data[column].astype(float)
-        if valid_only:
-            value = value.where(valid)
+        if masks[over] is not None:
+            value = value.where(masks[over])
         data[f"_s_{name}"], data[f"_c_{name}"] = value.fillna(0.0), value.notna().astype(float)
         present[name] = None
     prompt_ids = np.sort(data["prompt_id"].unique())
@@ -138,6 +161,29 @@ def prompt_stats(samples: pd.DataFrame) -> PromptStats:
         sums[name] = wide[f"_s_{name}"].reindex(columns=prompt_ids, fill_value=0.0).to_numpy(float)
         counts[name] = wide[f"_c_{name}"].reindex(columns=prompt_ids, fill_value=0.0).to_numpy(float)
     return PromptStats(units, np.asarray(prompt_ids), levels, sums, counts)
+
+
+def seed_matrix(stats: PromptStats, runs: pd.DataFrame, decoding: str, statistic: str, weights: np.ndarray,
+                seeds: np.ndarray, level: int | None = None) -> np.ndarray:
+    """(resamples, seeds) value of a statistic for one run per seed (runs: run_id, seed) at a
+    decoding, in the order of `seeds`; NaN where a seed has no run or no value."""
+    out = np.full((len(weights), len(seeds)), np.nan)
+    if statistic not in stats.sums:
+        return out
+    pos = {s: i for i, s in enumerate(seeds)}
+    for run_id, seed in zip(runs["run_id"], runs["seed"]):
+        row = stats.unit_index(run_id, decoding)
+        if row >= 0 and seed in pos:
+            out[:, pos[seed]] = stats.values(statistic, weights, rows=[row], level=level)[:, 0]
+    return out
+
+
+def n_correct(stats: PromptStats, run_ids, decoding: str) -> int:
+    """Correct walks of these runs at a decoding (all test prompts); 0 without a correct column."""
+    if "correct_rate" not in stats.sums:
+        return 0
+    rows = [r for r in (stats.unit_index(run_id, decoding) for run_id in run_ids) if r >= 0]
+    return int(stats.sums["correct_rate"][rows].sum()) if rows else 0
 
 
 @dataclass

@@ -12,9 +12,14 @@ bootstrap resamples seeds and prompts, never shapes or runs.
   interval includes the uncertainty of which shape is best.
 
 Models (never dropping zeros): creativity E[C] = prefactor·X^exponent by a log-link GLM;
-validity logit E[v] = logit_intercept + logit_slope·ln X by a logit-link GLM; val_loss
-ln L = ln prefactor + exponent·ln X by least squares (loss is always > 0).
-X is each of flops_measured, params and tokens (the cell's seed-mean).
+correct rate and walk validity logit E[v] = logit_intercept + logit_slope·ln X by a
+logit-link GLM. X is each of flops_measured, params and tokens (the cell's seed-mean).
+Loss laws are fitted above the task's loss floor (analysis/loss.py), not here.
+
+An exponent needs >= MIN_BUDGETS budgets spanning >= MIN_DECADES decade(s) of compute
+(`exponent_gate`): with three budgets over half a decade the middle point has no leverage
+and the slope is a two-point slope. Below that every law's estimate is NaN and its note
+starts "not estimable:".
 """
 
 from __future__ import annotations
@@ -23,16 +28,27 @@ import numpy as np
 import pandas as pd
 
 from analysis import resample
-from analysis.labels import flops_text
 from analysis.powerlaw import batch_glm, batch_ols
 
 X_AXES = ("flops_measured", "params", "tokens")
 MODELS = {  # metric -> (model, maximise, parameter names for (intercept, slope))
     "creativity": ("glm_log", True, ("prefactor", "exponent")),
+    "correct_rate": ("glm_logit", True, ("logit_intercept", "logit_slope")),
     "validity": ("glm_logit", True, ("logit_intercept", "logit_slope")),
-    "val_loss": ("ols_loglog", False, ("prefactor", "exponent")),
 }
 CURVE_POINTS = 12
+MIN_BUDGETS = 4
+MIN_DECADES = 1.0
+
+
+def exponent_gate(budgets) -> str:
+    """'' when the budgets can carry an exponent, else "not estimable: <why>"."""
+    b = np.unique(np.asarray(budgets, float)[np.isfinite(np.asarray(budgets, float))])
+    decades = float(np.log10(b.max() / b.min())) if len(b) else 0.0
+    if len(b) >= MIN_BUDGETS and decades >= MIN_DECADES - 1e-9:
+        return ""
+    return (f"not estimable: {len(b)} budget(s) spanning {decades:.2f} decade(s); an exponent needs "
+            f">= {MIN_BUDGETS} budgets over >= {MIN_DECADES:g} decade")
 
 
 def _fit(model: str, u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +95,7 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
     """Rows of kind power_law and power_law_curve for one (arch, variant); run_values are
     (resamples, runs) in label_runs' order."""
     cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
-    n_budgets = cells.table["budget"].nunique()
+    gate = exponent_gate(cells.table["budget"])
     rows = []
     for metric, (model, maximise, names) in MODELS.items():
         if metric not in run_values:
@@ -91,9 +107,9 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
                 continue
             for subset in ("frontier", "all_runs"):
                 u, y = law_points(cells, values, x_axis, subset, maximise, frontier)
-                a, b = _fit(model, u, y) if n_budgets >= 2 else (np.full(len(y), np.nan),) * 2
-                note = _note(n_budgets, y[0], model)
-                if not np.isfinite(b[0]) and "not identified" not in note and n_budgets >= 2:
+                a, b = _fit(model, u, y) if not gate else (np.full(len(y), np.nan),) * 2
+                note = gate or _note(y[0], model)
+                if not np.isfinite(b[0]) and not gate and "not identified" not in note:
                     note = "; ".join(p for p in (note, "not identified: < 2 distinct x among the points, y all 0 "
                                                        "(or all 1), or separation") if p)
                 common = ids | dict(metric=metric, x=x_axis, subset=subset, method=model, n=int(np.isfinite(y[0]).sum()),
@@ -108,9 +124,7 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
     return rows
 
 
-def _note(n_budgets: int, y: np.ndarray, model: str) -> str:
-    if n_budgets < 2:
-        return f"{n_budgets} budget(s): a compute law needs >= 2"
+def _note(y: np.ndarray, model: str) -> str:
     zeros = int((y == 0).sum())
     if zeros and zeros == np.isfinite(y).sum():
         return "every point is 0: not identified"
@@ -128,42 +142,3 @@ def _curve_rows(common: dict, model: str, a: np.ndarray, b: np.ndarray, x_used: 
                  ci_low=float(low), ci_high=float(high), ci_method="bootstrap_percentile")
             for g, c, low, high in zip(grid, curves[0], lo, hi)]
 
-
-def scaling_rate_rows(runs: pd.DataFrame, loss: np.ndarray, draws: resample.Draws, label_col: str) -> list[dict]:
-    """ebt.md's scaling-rate ratio slope_ebt / slope_tpp - 1 of val_loss against ln FLOPs, per EBT
-    label against "tpp", on the lowest-loss cell per budget within the budget range both share."""
-    rows = []
-    labels = sorted(set(runs[label_col]))
-    for label in [lab for lab in labels if lab != "tpp" and "tpp" in labels]:
-        pair = runs[runs[label_col].isin([label, "tpp"])]
-        lo = max(pair.groupby(label_col)["budget"].min())
-        hi = min(pair.groupby(label_col)["budget"].max())
-        slopes, counts = {}, {}
-        for name in (label, "tpp"):
-            mask = ((runs[label_col] == name) & runs["budget"].between(lo, hi)).to_numpy()
-            sub = runs[mask]
-            counts[name] = sub["budget"].nunique()
-            if counts[name] < 2:
-                slopes[name] = np.full(len(loss), np.nan)
-                continue
-            cells = resample.make_cells(sub, ["budget", "depth", "width"], draws.seeds)
-            values = resample.cell_values(loss[:, mask], cells, draws.seed)
-            u, y = law_points(cells, values, "flops_measured", "frontier", maximise=False)
-            slopes[name] = batch_ols(u, y)[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = slopes[label] / slopes["tpp"] - 1
-        ci = resample.percentile_ci(ratio[1:])
-        arch, variant = runs.loc[runs[label_col] == label, ["arch", "variant"]].iloc[0]
-        note = (f"shared budget range {flops_text(lo)}-{flops_text(hi)} FLOPs holds {counts[label]} {label} and {counts['tpp']} tpp "
-                f"budget(s); a slope needs >= 2") if min(counts.values()) < 2 else f"shared range {flops_text(lo)}-{flops_text(hi)} FLOPs"
-        common = dict(kind="scaling_rate", metric="val_loss", x="flops_measured", subset="frontier",
-                      method="ols_semilog", note=note)
-        rows.append(dict(common, arch="ebt/tpp", variant=f"{variant}/tpp", parameter="ratio", estimate=float(ratio[0]),
-                         ci_low=float(ci[0]), ci_high=float(ci[1]), ci_method="bootstrap_percentile",
-                         n=counts[label] + counts["tpp"], n_boot=int(np.isfinite(ratio[1:]).sum())))
-        for name, (a_, v_) in ((label, (arch, variant)), ("tpp", ("tpp", "tpp"))):
-            s_lo, s_hi = resample.percentile_ci(slopes[name][1:])
-            rows.append(dict(common, arch=a_, variant=v_, parameter="slope", estimate=float(slopes[name][0]),
-                             ci_low=float(s_lo), ci_high=float(s_hi), ci_method="bootstrap_percentile",
-                             n=counts[name], n_boot=int(np.isfinite(slopes[name][1:]).sum())))
-    return rows

@@ -1,16 +1,24 @@
-"""The novelty–utility trade-off, net of the feasible-set null.
+"""The novelty–utility trade-off, net of a null that walks as far as the model does.
 
-Per run and decoding: the least-squares slope of novelty of valid outputs against the
-utility level (1..levels). The prompt generator alone makes novelty fall with the level
-(walks sampled uniformly from each prompt's feasible set already do), so the reported
-slope is the run's minus the feasible-set baseline's, both computed on the same
-resampled prompts (resample.PromptStats; the baseline is the unit with run_id
-labels.BASELINE_RUN). A net slope of 0 means the model trades novelty for utility no
-more than the task forces; negative means it gives up more.
+Per run and decoding: the least-squares slope of novelty of valid walks against the utility
+level (1..levels). The prompt generator alone makes novelty change with the level, and
+novelty grows with walk length, so the slope is reported net of a null:
 
-"Does the trade-off close with scale?": per (arch, variant), the net slope at the default
-decoding of every cell (budget, shape; seeds averaged with bootstrap weights) regressed
-on ln(training FLOPs). A positive coefficient means the slope moves toward 0 as compute grows.
+* the length-matched null (preferred): for every model answer, a walk drawn uniformly from
+  the feasible walks of the same prompt with the same hop count (its scored samples come in
+  with the model's run_id and decoding; here they are the unit "<run_id>@null"). Net slope
+  = the unit's slope − its own null's slope, on the same resampled prompts;
+* without it, the uniform feasible-set null (labels.BASELINE_RUN, walks up to the hop cap),
+  and the note says so: that null walks longer than the models, so the net slope then
+  compares two hop-count regimes.
+
+A net slope of 0 means the model trades novelty for utility no more than the null forces.
+A unit with fewer than min_correct correct walks gets no net slope ("not comparable").
+
+Per (arch, variant, budget): the mean net slope at the default decoding of the budget's
+compute-optimal shape, over seeds, with the seed-level interval (analysis/intervals.py).
+"Does the trade-off close with scale?": the net slope regressed on ln(training FLOPs) over
+every cell, only where scaling.exponent_gate allows a trend (>= 4 budgets over >= 1 decade).
 """
 
 from __future__ import annotations
@@ -18,9 +26,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import resample
+from analysis import intervals, resample
 from analysis.labels import BASELINE_RUN, DEFAULT_DECODING, LABEL
+from analysis.paired import compute_optimal_runs, refusal
 from analysis.powerlaw import batch_ols
+from analysis.scaling import exponent_gate
+
+NULL_SUFFIX = "@null"
+UNIFORM_NOTE = "net of the uniform feasible-set null (walks up to the hop cap), not of a length-matched one"
 
 
 def level_slopes(stats: resample.PromptStats, prompt_w: np.ndarray) -> np.ndarray:
@@ -33,14 +46,29 @@ def level_slopes(stats: resample.PromptStats, prompt_w: np.ndarray) -> np.ndarra
     return slope.reshape(b, u)
 
 
-def tradeoff_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resample.Draws) -> list[dict]:
-    """tradeoff_slope rows per (run, decoding) and the baseline, and tradeoff_scaling rows per label."""
+def _null_slopes(stats: resample.PromptStats, slopes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(resamples, units) slope of each unit's null and a note per unit."""
+    units = stats.units.reset_index(drop=True)
+    uniform = np.flatnonzero((units["run_id"] == BASELINE_RUN).to_numpy())
+    uniform_slope = slopes[:, uniform[0]] if len(uniform) else np.full(len(slopes), np.nan)
+    out, notes = np.empty_like(slopes), []
+    for j, unit in enumerate(units.itertuples(index=False)):
+        matched = stats.unit_index(f"{unit.run_id}{NULL_SUFFIX}", unit.decoding)
+        if matched >= 0:
+            out[:, j], note = slopes[:, matched], "net of the length-matched null"
+        else:
+            out[:, j] = uniform_slope
+            note = UNIFORM_NOTE if len(uniform) else "no null given: net slope not available"
+        notes.append(note)
+    return out, notes
+
+
+def tradeoff_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resample.Draws,
+                  min_correct: int) -> list[dict]:
+    """tradeoff_slope rows per (run, decoding) and the nulls, tradeoff_net and tradeoff_scaling rows."""
     slopes = level_slopes(stats, draws.prompt)
-    base = stats.unit_index(BASELINE_RUN, stats.units.loc[stats.units["run_id"] == BASELINE_RUN, "decoding"].iloc[0]) \
-        if (stats.units["run_id"] == BASELINE_RUN).any() else -1
-    base_slope = slopes[:, base] if base >= 0 else np.full(len(slopes), np.nan)
-    net = slopes - base_slope[:, None]
-    note = "" if base >= 0 else "no feasible-set baseline: net slope not available"
+    null, notes = _null_slopes(stats, slopes)
+    net = slopes - null
     info = runs.set_index("run_id")
     rows = []
     for j, unit in enumerate(stats.units.itertuples(index=False)):
@@ -51,37 +79,60 @@ def tradeoff_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resamp
             ids = dict(arch=r["arch"], variant=r["variant"], budget=float(r["budget"]), run_id=unit.run_id)
         else:
             continue
+        n = resample.n_correct(stats, [unit.run_id], unit.decoding)
+        refused = refusal({"run": n}, {"run": "this run"}, min_correct) if unit.run_id != BASELINE_RUN else ""
         for parameter, v in (("slope", slopes[:, j]), ("net_slope", net[:, j])):
             lo, hi = resample.percentile_ci(v[1:])
-            rows.append(dict(ids, kind="tradeoff_slope", decoding=unit.decoding, metric="novelty_valid", x="level",
-                             parameter=parameter, estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
-                             ci_method="bootstrap_percentile", n_boot=int(np.isfinite(v[1:]).sum()),
-                             note=note if parameter == "net_slope" else ""))
-    return rows + _scaling_rows(runs, stats, net, draws)
+            row = dict(ids, kind="tradeoff_slope", decoding=unit.decoding, metric="novelty_valid", x="level",
+                       parameter=parameter, estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
+                       ci_method="prompt_bootstrap_percentile", n=n, n_boot=int(np.isfinite(v[1:]).sum()),
+                       note=notes[j] if parameter == "net_slope" else "")
+            if parameter == "net_slope" and refused:
+                row |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="", note=f"{refused}; {notes[j]}")
+            rows.append(row)
+    refused_units = {(r["run_id"], r["decoding"]) for r in rows
+                     if r["parameter"] == "net_slope" and not np.isfinite(r["estimate"])}
+    return rows + _arm_rows(runs, stats, net, draws, refused_units, min_correct)
 
 
-def _scaling_rows(runs: pd.DataFrame, stats: resample.PromptStats, net: np.ndarray, draws: resample.Draws) -> list[dict]:
+def _arm_rows(runs, stats, net, draws, refused_units, min_correct) -> list[dict]:
     rows = []
     for label, label_runs in runs.groupby(LABEL, sort=True):
         label_runs = label_runs.reset_index(drop=True)
-        decoding = DEFAULT_DECODING.get(label_runs["arch"].iloc[0], "")
-        idx = np.array([stats.unit_index(r, decoding) for r in label_runs["run_id"]])
-        if (idx < 0).all():
-            continue
-        values = np.where(idx >= 0, net[:, np.maximum(idx, 0)], np.nan)
-        cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
-        per_cell = resample.cell_values(values, cells, draws.seed)
-        ids = dict(kind="tradeoff_scaling", arch=label_runs["arch"].iloc[0], variant=label_runs["variant"].iloc[0],
-                   decoding=decoding, metric="net_slope", ci_method="bootstrap_percentile", n=len(cells.table))
-        u = np.broadcast_to(np.log(cells.table["flops_measured"].to_numpy(float)), per_cell.shape)
-        n_budgets = cells.table["budget"].nunique()
-        intercept, coef = batch_ols(u, per_cell) if n_budgets >= 2 else (np.full(len(per_cell), np.nan),) * 2
-        mean = resample.nanmean_rows(per_cell)
-        few = "" if n_budgets >= 2 else f"{n_budgets} budget(s): needs >= 2"
-        for parameter, x, v, note in (
-                ("slope_per_ln_flops", "flops_measured", coef, few), ("intercept", "flops_measured", intercept, few),
-                ("mean_net_slope", "level", mean, "mean over budgets and shapes")):
-            lo, hi = resample.percentile_ci(v[1:])
-            rows.append(dict(ids, x=x, parameter=parameter, estimate=float(v[0]), ci_low=float(lo), ci_high=float(hi),
-                             n_boot=int(np.isfinite(v[1:]).sum()), note=note))
+        arch, variant = label_runs["arch"].iloc[0], label_runs["variant"].iloc[0]
+        decoding = DEFAULT_DECODING.get(arch, "")
+        idx = np.array([stats.unit_index(r, decoding) if (r, decoding) not in refused_units else -1
+                        for r in label_runs["run_id"]])
+        values = np.where(idx >= 0, net[:, np.maximum(idx, 0)], np.nan)  # (resamples, runs)
+        ids = dict(arch=arch, variant=variant, decoding=decoding, metric="net_slope")
+        for budget, grp in label_runs.groupby("budget"):
+            best = compute_optimal_runs(grp)
+            per_seed = np.full((len(values), len(draws.seeds)), np.nan)
+            for i, seed in enumerate(draws.seeds):
+                hit = best.index[best["seed"] == seed]
+                if len(hit):
+                    per_seed[:, i] = values[:, hit[0]]
+            count = resample.n_correct(stats, best["run_id"], decoding)
+            refused = refusal({"arm": count}, {"arm": "this arm"}, min_correct)
+            iv = intervals.seed_interval(per_seed) if not refused else \
+                intervals.Interval(np.nan, np.nan, np.nan, 0, np.nan, refused)
+            rows.append(dict(ids, kind="tradeoff_net", x="level", budget=float(budget), parameter="mean_net_slope",
+                             n=count, n_boot=draws.n_boot, n_seeds=iv.n_seeds, **iv.fields()))
+        rows += _scaling_rows(label_runs, values, draws, ids)
+    return rows
+
+
+def _scaling_rows(label_runs: pd.DataFrame, values: np.ndarray, draws: resample.Draws, ids: dict) -> list[dict]:
+    """Net slope per cell regressed on ln FLOPs (joint prompt and seed bootstrap), where a trend is estimable."""
+    cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
+    per_cell = resample.cell_values(values, cells, draws.seed)
+    u = np.broadcast_to(np.log(cells.table["flops_measured"].to_numpy(float)), per_cell.shape)
+    gate = exponent_gate(cells.table["budget"])
+    intercept, coef = batch_ols(u, per_cell) if not gate else (np.full(len(per_cell), np.nan),) * 2
+    rows = []
+    for parameter, v in (("slope_per_ln_flops", coef), ("intercept", intercept)):
+        lo, hi = resample.percentile_ci(v[1:]) if np.isfinite(v[0]) else (np.nan, np.nan)
+        rows.append(dict(ids, kind="tradeoff_scaling", x="flops_measured", parameter=parameter, estimate=float(v[0]),
+                         ci_low=float(lo), ci_high=float(hi), ci_method="bootstrap_percentile" if not gate else "",
+                         n=len(cells.table), n_boot=int(np.isfinite(v[1:]).sum()), note=gate))
     return rows

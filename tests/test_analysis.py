@@ -2,16 +2,20 @@
 
 The synthetic study (make_study) is built so the right answers are known in closed form:
   * 100 test prompts, 25 per utility level 1-4. A run with validity v answers the first
-    round(25·v) prompts of every level validly, so its validity is exactly v at every level;
+    round(25·v) prompts of every level validly (and correctly: utility > 0), so its
+    validity and correct rate are exactly v at every level;
   * a valid walk at level l has utility l and novelty a + b·l with b = -s, a = 2.4 + 3s, so
     creativity = mean(U·N) = (v/4)·(10a + 30b) = 6·v whatever s is;
-  * the best shape (4x64) has validity VALIDITY[arch][budget] at the default decoding; the
+  * 4 budgets over 3 decades (enough for an exponent); 3 shapes at every budget and 2 more
+    at 1e16, so 1e16 has 5 model sizes spaced by factors of 2 around the best (4x64);
+  * the best shape has validity VALIDITY[arch][budget] at the default decoding; the
     others 0.08 less. VALIDITY doubles per decade, so creativity on the frontier is
-    6·v ∝ FLOPs^log10(2);
+    6·v ∝ FLOPs^log10(2). The EBT at 1e15 has 0.08·100·2 = 16 correct walks over its two
+    seeds at its default decoding: fewer than min_correct (20), so it is not compared there;
   * the novelty slope is s = 0.2 - 0.01·ln(F/1e15); the feasible-set baseline's is -0.1,
     so the net slope is -0.1 + 0.01·ln(F/1e15): 0.01 per e-fold of FLOPs;
-  * val_loss = 5 - SLOPE[arch]·ln F + K·(ln params - ln P_STAR)², best shape the same at every
-    budget, so the frontier slopes are -SLOPE and the scaling-rate ratio is 0.13/0.10 - 1.
+  * val_loss = FLOOR + A_LOSS·(F/1e15)^(-B_LOSS[arch]) + K·(ln params - ln P_STAR)², so the
+    excess loss of the best shape is an exact power law with exponent -B_LOSS[arch].
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ from analysis import (findings, fits, isoflop, paired, pareto, plots, plots_raw,
 
 PER_LEVEL = 25
 LEVELS = [1, 2, 3, 4]
-BUDGETS = [1e15, 1e16, 1e17]
+BUDGETS = [1e15, 1e16, 1e17, 1e18]
 SHAPES = [(2, 64), (4, 64), (4, 128)]  # (depth, width); (4, 64) is the best
+ISO_BUDGET, ISO_SHAPES = 1e16, [(1, 64), (8, 64)]  # with SHAPES: 5 sizes, 2x apart
 BEST = (4, 64)
 SEEDS = [0, 1]
-VALIDITY = {"tpp": {1e15: 0.2, 1e16: 0.4, 1e17: 0.8}, "ebt": {1e15: 0.24, 1e16: 0.48, 1e17: 0.96}}
-SLOPE = {"tpp": 0.10, "ebt": 0.13}
+VALIDITY = {"tpp": {1e15: 0.12, 1e16: 0.24, 1e17: 0.48, 1e18: 0.96},
+            "ebt": {1e15: 0.08, 1e16: 0.16, 1e17: 0.32, 1e18: 0.64}}
+FLOOR, A_LOSS = 1.0, 2.0
+B_LOSS = {"tpp": 0.10, "ebt": 0.13}
 K_LOSS = 0.02
+MIN_CORRECT = 20
 # name, family, validity added, inference FLOPs per sample
 DECODINGS = {
     "tpp": [("greedy", "greedy", 0.0, 1e6), ("bestofk_ll_k4", "best_of_k_ll", 0.04, 4e6),
@@ -57,19 +65,30 @@ def novelty_slope(budget):
     return 0.2 - 0.01 * math.log(budget / 1e15)
 
 
-def make_runs(archs=("tpp", "ebt"), budgets=None) -> pd.DataFrame:
+def excess_loss(arch, budget) -> float:
+    return A_LOSS * (budget / 1e15) ** -B_LOSS[arch]
+
+
+def make_runs(archs=("tpp", "ebt"), budgets=None, iso=True) -> pd.DataFrame:
     rows = []
     for arch in archs:
         for budget in (budgets or {}).get(arch, BUDGETS):
-            for depth, width in SHAPES:
+            for depth, width in SHAPES + (ISO_SHAPES if iso and budget == ISO_BUDGET else []):
                 for seed in SEEDS:
                     n = params_of(depth, width)
-                    loss = 5.0 - SLOPE[arch] * math.log(budget) + K_LOSS * (math.log(n) - math.log(P_STAR)) ** 2
+                    loss = FLOOR + excess_loss(arch, budget) + K_LOSS * (math.log(n) - math.log(P_STAR)) ** 2
                     rows.append(dict(run_id=f"{arch}-{budget:.0e}-{depth}x{width}-s{seed}", arch=arch,
                                      variant="tpp" if arch == "tpp" else "system2", depth=depth, width=width,
                                      heads=2, params=n, budget=budget, seed=seed, flops_measured=budget,
-                                     tokens=budget / (6 * n), val_loss=loss, status="ok"))
+                                     tokens=budget / (6 * n), val_loss=loss, status="ok",
+                                     epochs=budget / 1e15 + seed, train_val_gap=0.1 * seed))
     return pd.DataFrame(rows)
+
+
+def make_loss_floor() -> pd.DataFrame:
+    return pd.DataFrame({"scope": ["validation", "corpus"], "floor": [FLOOR, 0.9], "ci_low": [0.99, 0.89],
+                         "ci_high": [1.01, 0.91], "method": ["monte_carlo", "exact"], "n_tokens": [5000, 90000],
+                         "n_sequences": [256, 6000]})
 
 
 def _validity(run, add: float) -> float:
@@ -140,7 +159,8 @@ def study():
 @pytest.fixture(scope="module")
 def fit_table(study):
     runs, metrics, samples, baseline = study
-    return fits.compute_fits(runs, metrics, samples, baseline, n_boot=N_BOOT, seed=0)
+    return fits.compute_fits(runs, metrics, samples, baseline, loss_floor=make_loss_floor(), n_boot=N_BOOT, seed=0,
+                             min_correct=MIN_CORRECT)
 
 
 def pick(df, **match) -> pd.DataFrame:
@@ -348,23 +368,50 @@ def test_draws_are_reproducible():
 # ---------------------------------------------------------------- the headline
 
 def test_paired_delta_at_default_decoding_is_exact(fit_table):
-    for budget in BUDGETS:
+    for budget in BUDGETS[1:]:
         rows = pick(fit_table, kind="paired_delta", x="default_decoding", budget=budget)
         v_e, v_t = VALIDITY["ebt"][budget], VALIDITY["tpp"][budget]
+        assert one(rows, metric="correct_rate", parameter="delta")["estimate"] == pytest.approx(v_e - v_t)
         assert one(rows, metric="validity", parameter="delta")["estimate"] == pytest.approx(v_e - v_t)
         delta = one(rows, metric="creativity", parameter="delta")
         assert delta["estimate"] == pytest.approx(6 * (v_e - v_t))
         assert one(rows, metric="creativity", parameter="treatment")["estimate"] == pytest.approx(6 * v_e)
         assert delta["ci_low"] <= delta["estimate"] <= delta["ci_high"] and delta["n_boot"] == N_BOOT
+        assert delta["ci_method"] == "t_seeds_plus_prompt_bootstrap" and delta["n_seeds"] == len(SEEDS)
         assert delta["decoding"] == "think_x1 vs greedy" and delta["variant"] == "system2"
+        # Each arm's compute-optimal shape (lowest val loss), whatever shapes the budget has.
+        assert "ebt 4x64; tpp 4x64" in delta["note"]
+        n = len(SEEDS) * PER_LEVEL * len(LEVELS)
+        assert one(rows, metric="n_correct", parameter="treatment")["estimate"] == round(n * v_e)
+
+
+def test_a_degenerate_comparison_is_refused_with_counts(fit_table):
+    """At 1e15 the EBT has 16 correct walks at its default decoding (< min_correct = 20)."""
+    rows = pick(fit_table, kind="paired_delta", x="default_decoding", budget=1e15, parameter="delta")
+    assert len(rows) and rows["estimate"].isna().all() and (rows["ci_method"] == "").all()
+    assert rows["note"].str.contains("not comparable: EBT System 2 16, Transformer++ 24 correct walks; "
+                                     "each needs >= 20", regex=False).all()
+    # The arm's own rate is still reported; only the comparison is refused.
+    rate = one(fit_table, kind="paired_delta", x="default_decoding", budget=1e15, metric="correct_rate",
+               parameter="treatment")
+    assert rate["estimate"] == pytest.approx(0.08)
+    # With a lower threshold the same cell is compared.
+    runs, metrics, samples, baseline = _study_args()[:4]
+    lenient = fits.compute_fits(runs, metrics, samples, baseline, n_boot=5, min_correct=16)
+    assert one(lenient, kind="paired_delta", x="default_decoding", budget=1e15, metric="correct_rate",
+               parameter="delta")["estimate"] == pytest.approx(0.08 - 0.12)
+    page = findings.findings_html(fit_table)
+    first_screen = page[page.index("class=answer"):page.index("</div>")]
+    assert "not comparable" in first_screen and "EBT System 2 16, Transformer++ 24 correct walks" in first_screen
 
 
 def test_paired_delta_at_matched_inference_flops(fit_table):
     rows = pick(fit_table, kind="paired_delta", x="matched_inference_flops", budget=1e16)
-    # Common level = min(4e6 tpp, 12e6 ebt) = 4e6; the tilt is an oracle and is left out.
+    # Level = min(4e6 tpp, 12e6 ebt) = 4e6; the tilt is an oracle and is left out. Under it the
+    # EBT has only think_x1; the TPP's best (by creativity) is bestofk_ll_k4, not greedy.
     delta = one(rows, metric="validity", parameter="delta")
     assert delta["decoding"] == "think_x1 vs bestofk_ll_k4"
-    assert delta["estimate"] == pytest.approx(0.48 - (0.4 + 0.04))
+    assert delta["estimate"] == pytest.approx(0.16 - (0.24 + 0.04))
     assert one(rows, parameter="treatment_inference_flops")["estimate"] == 3e6
     assert "ratio 0.75" in delta["note"]
 
@@ -379,14 +426,29 @@ def test_matched_flops_from_metrics_when_samples_lack_them(study):
     assert set(pick(none, kind="paired_delta")["x"]) == {"default_decoding"}
 
 
-def test_matched_decodings_rule():
-    table = pd.DataFrame({"side": ["tpp", "tpp", "tpp", "ebt", "ebt"],
-                          "decoding": ["greedy", "temp1_k4", "tilt_beta1_k4", "think_x1", "think_x4"],
-                          "flops": [1.0, 4.0, 100.0, 6.0, 24.0]})
-    chosen, flops, note = paired.matched_decodings(table)
-    # Level = min(4, 24) = 4: tpp spends 4; no EBT setting fits, so its cheapest (6) with a note.
-    assert chosen == {"tpp": "temp1_k4", "ebt": "think_x1"} and flops == {"tpp": 4.0, "ebt": 6.0}
-    assert "cheapest" in note and "ratio 1.50" in note
+def test_matched_decodings_pick_each_arms_best_setting_measured_on_every_run():
+    """Level = min over arms of the cheapest run's most expensive setting = min(4, 24) = 4.
+    tpp: temp1_k4 (4) beats greedy (1) and fits. ebt: think_x2 costs 3 on run e0 but 5 on
+    run e1, so it does not fit although its mean (4) does; think_x1 (2, 2) is the best that
+    does, although think_x2 scores higher."""
+    menus = pd.DataFrame({"side": ["tpp"] * 6 + ["ebt"] * 6,
+                          "run_id": ["t0", "t0", "t0", "t1", "t1", "t1", "e0", "e0", "e0", "e1", "e1", "e1"],
+                          "decoding": ["greedy", "temp1_k4", "tilt_beta1_k4"] * 2 + ["think_x1", "think_x2", "think_x4"] * 2,
+                          "flops": [1, 4, 100, 1, 4, 100, 2, 3, 24, 2, 5, 30.0]})
+    scores = pd.DataFrame({"side": ["tpp", "tpp", "tpp", "ebt", "ebt", "ebt"],
+                           "decoding": ["greedy", "temp1_k4", "tilt_beta1_k4", "think_x1", "think_x2", "think_x4"],
+                           "score": [1.0, 2.0, 9.0, 1.0, 3.0, 5.0]})
+    chosen, flops, note = paired.matched_decodings(menus, scores)
+    assert chosen == {"tpp": "temp1_k4", "ebt": "think_x1"} and flops == {"tpp": 4.0, "ebt": 2.0}
+    assert "level 4 " in note and "ratio 0.50" in note
+    # A cheaper, better setting wins over the most expensive one under the level.
+    better = scores.assign(score=[3.0, 2.0, 9.0, 1.0, 3.0, 5.0])
+    assert paired.matched_decodings(menus, better)[0]["tpp"] == "greedy"
+    # No EBT setting fits under a level of 1: not comparable, and said so.
+    chosen, _, note = paired.matched_decodings(menus.assign(flops=menus["flops"].where(menus["side"] == "tpp", 7.0)
+                                                            .where(menus["side"] == "ebt", [1, 1, 1, 1, 1, 1] + [7.0] * 6)),
+                                               scores)
+    assert chosen == {} and note.startswith("not comparable") and "ebt" in note
 
 
 def test_no_shared_budget_is_said_not_failed():
@@ -427,7 +489,7 @@ def test_zero_creativity_runs_stay_in_the_fit(study):
     out = fits.compute_fits(runs, make_metrics(runs, s), s, baseline, n_boot=10)
     law = one(out, kind="power_law", arch="tpp", metric="creativity", x="flops_measured", subset="all_runs",
               parameter="exponent")
-    assert law["n"] == len(BUDGETS) * len(SHAPES) and "1 point(s) at 0 kept" in law["note"]
+    assert law["n"] == len(BUDGETS) * len(SHAPES) + len(ISO_SHAPES) and "1 point(s) at 0 kept" in law["note"]
     assert np.isfinite(law["estimate"])
 
 
@@ -439,21 +501,57 @@ def test_power_law_curves_match_their_parameters(fit_table):
     assert (curve["ci_low"] <= curve["estimate"] + 1e-12).all() and (curve["estimate"] <= curve["ci_high"] + 1e-12).all()
 
 
-def test_scaling_rate_ratio_on_the_frontier(fit_table):
+def test_loss_floor_rows_copy_the_table(fit_table):
+    rows = pick(fit_table, kind="loss_floor").set_index("scope")
+    assert rows.loc["validation", "estimate"] == FLOOR and rows.loc["corpus", "estimate"] == 0.9
+    assert rows.loc["validation", "ci_low"] == 0.99 and rows.loc["corpus", "n"] == 90000
+    assert rows.loc["validation", "method"] == "monte_carlo"
+
+
+def test_excess_loss_law_is_exact_above_the_floor(fit_table):
+    for arch in ("tpp", "ebt"):
+        for budget in BUDGETS:
+            row = one(fit_table, kind="excess_loss", arch=arch, budget=budget)
+            assert row["estimate"] == pytest.approx(excess_loss(arch, budget))
+        law = one(fit_table, kind="power_law", arch=arch, metric="excess_loss", parameter="exponent")
+        assert law["estimate"] == pytest.approx(-B_LOSS[arch]) and law["n"] == len(BUDGETS)
+        assert law["n_seeds"] == len(SEEDS) and law["note"] == ""
+    # Runs without a floor get no loss law (a raw-loss law would measure the floor).
+    runs, metrics, samples, baseline = _study_args()[:4]
+    bare = fits.compute_fits(runs, metrics, None, None, n_boot=5)
+    assert pick(bare, metric="excess_loss").empty and pick(bare, metric="val_loss", kind="power_law").empty
+
+
+def test_scaling_rate_is_the_ratio_of_excess_loss_exponents(fit_table):
     ratio = one(fit_table, kind="scaling_rate", parameter="ratio")
-    assert ratio["estimate"] == pytest.approx(SLOPE["ebt"] / SLOPE["tpp"] - 1)
-    assert ratio["variant"] == "system2/tpp" and ratio["n"] == 2 * len(BUDGETS)
-    slopes = pick(fit_table, kind="scaling_rate", parameter="slope").set_index("arch")["estimate"]
-    assert slopes.to_dict() == pytest.approx({"ebt": -SLOPE["ebt"], "tpp": -SLOPE["tpp"]})
+    assert ratio["estimate"] == pytest.approx(B_LOSS["ebt"] / B_LOSS["tpp"])
+    assert ratio["variant"] == "system2/tpp" and ratio["method"] == "excess_exponent_ratio"
 
 
-def test_scaling_rate_needs_a_shared_range():
-    runs = make_runs(budgets={"tpp": [1e15, 1e16], "ebt": [1e16, 1e17]})
-    ok = fits.with_labels(runs)
-    draws = resample.draw(1, runs["seed"], 5, 0)
-    loss = np.broadcast_to(runs["val_loss"].to_numpy(float), (6, len(runs)))
-    row = [r for r in scaling.scaling_rate_rows(ok, loss, draws, fits.LABEL) if r["parameter"] == "ratio"][0]
-    assert np.isnan(row["estimate"]) and "needs >= 2" in row["note"]
+def test_epochs_and_train_val_gap_are_reported(fit_table):
+    row = one(fit_table, kind="training", arch="tpp", budget=1e16, metric="epochs")
+    assert row["estimate"] == pytest.approx(10 + np.mean(SEEDS))
+    assert one(fit_table, kind="training", arch="ebt", budget=1e16, metric="train_val_gap")["estimate"] == \
+        pytest.approx(0.1 * np.mean(SEEDS))
+
+
+def test_an_exponent_needs_four_budgets_over_a_decade():
+    assert scaling.exponent_gate([1e15, 1e16, 1e17, 1e18]) == ""
+    assert scaling.exponent_gate([1e15, 2e15, 5e15, 1e16]) == ""
+    few = scaling.exponent_gate([1.4e11, 2.5e11, 4.5e11])
+    assert few.startswith("not estimable: 3 budget(s) spanning 0.51 decade(s)")
+    assert scaling.exponent_gate([1e15, 2e15, 3e15, 5e15]).startswith("not estimable: 4 budget(s) spanning 0.70")
+    # The default run's shape: three budgets over half a decade. Every exponent is NaN and says why.
+    budgets = {"tpp": [1.4e11, 2.5e11, 4.5e11], "ebt": [1.4e11, 2.5e11, 4.5e11]}
+    runs = make_runs(budgets=budgets, iso=False)
+    samples = make_samples(runs, ood=False)
+    out = fits.compute_fits(runs, make_metrics(runs, samples), samples, make_baseline(), loss_floor=make_loss_floor(),
+                            n_boot=5)
+    laws = pick(out, kind="power_law")
+    assert len(laws) and laws["estimate"].isna().all() and laws["note"].str.startswith("not estimable").all()
+    assert np.isnan(one(out, kind="scaling_rate", parameter="ratio")["estimate"])
+    assert pick(out, kind="tradeoff_scaling")["note"].str.startswith("not estimable").all()
+    assert "not estimable" in findings.findings_html(out)
 
 
 # ---------------------------------------------------------------- trade-off
@@ -465,8 +563,29 @@ def test_tradeoff_slopes_net_of_the_baseline(fit_table):
         rows = pick(fit_table, kind="tradeoff_slope", arch="tpp", budget=budget, decoding="greedy")
         raw, net = pick(rows, parameter="slope"), pick(rows, parameter="net_slope")
         np.testing.assert_allclose(raw["estimate"], -novelty_slope(budget), rtol=1e-9)
-        np.testing.assert_allclose(net["estimate"], -novelty_slope(budget) + 0.1, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(net["ci_low"], net["estimate"], atol=1e-9)  # exact in every resample
+        compared = net["n"] >= MIN_CORRECT
+        np.testing.assert_allclose(net.loc[compared, "estimate"], -novelty_slope(budget) + 0.1, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(net.loc[compared, "ci_low"], net.loc[compared, "estimate"], atol=1e-9)
+        # Runs with too few correct walks get no net slope, and say so.
+        assert net.loc[~compared, "estimate"].isna().all()
+        assert net.loc[~compared, "note"].str.startswith("not comparable").all()
+        assert net["note"].str.contains("uniform feasible-set null").all()
+    net = one(fit_table, kind="tradeoff_net", arch="tpp", budget=1e16)
+    assert net["estimate"] == pytest.approx(-novelty_slope(1e16) + 0.1) and net["n"] == 48
+    assert np.isnan(one(fit_table, kind="tradeoff_net", arch="ebt", budget=1e15)["estimate"])
+
+
+def test_tradeoff_is_net_of_the_length_matched_null_when_given(study):
+    """A null whose walks for each model answer have novelty 0.05 per level lower than the
+    model's: the net slope is the model's slope minus the null's, not the uniform null's."""
+    runs, metrics, samples, baseline = study
+    null = samples[samples["split"] == "test"].copy()
+    null["novelty"] = null["novelty"] - 0.05 * null["level"]
+    out = fits.compute_fits(runs, metrics, samples, baseline, matched_null=null, n_boot=5)
+    net = one(out, kind="tradeoff_slope", run_id="tpp-1e+16-4x64-s0", decoding="greedy", parameter="net_slope")
+    assert net["estimate"] == pytest.approx(0.05) and "length-matched" in net["note"]
+    cn = one(out, kind="summary", arch="tpp", budget=1e16, metric="novelty_valid", x="test", parameter="minus_null")
+    assert cn["estimate"] > 0
 
 
 def test_tradeoff_closes_with_scale_by_the_hand_coefficient(fit_table):
@@ -488,6 +607,23 @@ def test_front_mask_and_hypervolume_hand_examples():
     assert pareto.hypervolume([], []) == 0.0
 
 
+def test_pareto_reference_point_and_per_seed_averaging():
+    """Hand case: two seeds of one arm, one level. Seed 0 has points (3, 1) and (2, 2), seed 1
+    the point (4, 0.5). Reference (novelty 1.5, utility 0): the least novelty of a correct walk.
+    Per seed: HV0 = 1.5·1 + 0.5·1 = 2.0 ... computed by the union of boxes; HV1 = 2.5·0.5."""
+    hv0 = pareto.hypervolume([3, 2], [1, 2], reference=(1.5, 0.0))
+    assert hv0 == pytest.approx((3 - 1.5) * 1 + (2 - 1.5) * (2 - 1))
+    hv1 = pareto.hypervolume([4], [0.5], reference=(1.5, 0.0))
+    assert hv1 == pytest.approx(2.5 * 0.5)
+    # Pooling both seeds into one envelope would credit more than the mean of the seeds.
+    pooled = pareto.hypervolume([3, 2, 4], [1, 2, 0.5], reference=(1.5, 0.0))
+    assert pooled > (hv0 + hv1) / 2
+    samples = pd.DataFrame({"level": [1, 1, 1, 2], "novelty": [1.5, 2.0, 0.5, 3.0], "utility": [1.0, 2.0, 0.0, 4.0],
+                            "valid": [True, True, True, True]})
+    # The invalid-constraint walk (utility 0, so not correct) does not set the reference.
+    assert pareto.reference_points(samples) == {1: (1.5, 0.0), 2: (3.0, 0.0)}
+
+
 def test_pareto_per_level_without_oracles(fit_table):
     front = pick(fit_table, kind="pareto_front")
     assert not front["decoding"].str.startswith("tilt_").any()  # the oracle dominates but is excluded
@@ -495,61 +631,61 @@ def test_pareto_per_level_without_oracles(fit_table):
     hv = pick(fit_table, kind="pareto_hypervolume", parameter="hypervolume")
     assert len(hv) == 2 * len(BUDGETS) * len(LEVELS)
     assert pick(hv, arch="tpp")["note"].str.contains("menu of 2 non-oracle").all()
-    # Hand value, tpp at 1e16, level 2: every valid walk has novelty a + b·2 and utility 2; the best point is
-    # bestofk_ll_k4 (validity 0.44) -> (novelty, utility share) = (2.4 + 3s - 2s, 2·0.44).
-    s = novelty_slope(1e16)
+    # Hand value, tpp at 1e16, level 2: every correct walk has novelty 2.4 + s and utility 2; the best point
+    # is bestofk_ll_k4 (validity 0.28) -> (2.4 + s, 2·0.28). The reference novelty is the least any correct
+    # walk of level 2 has: the largest budget's, 2.4 + s(1e18). Every seed is alike, so the mean is that.
+    s, s_min = novelty_slope(1e16), novelty_slope(1e18)
     row = one(hv, arch="tpp", budget=1e16, level=2.0)
-    assert row["estimate"] == pytest.approx((2.4 + s) * 2 * 0.44)
+    assert row["estimate"] == pytest.approx((s - s_min) * 2 * 0.28)
+    assert f"reference (novelty {2.4 + s_min:.3g}, utility 0)" in row["note"]
     assert row["ci_low"] < row["estimate"] < row["ci_high"]  # prompts resampled: not capped at the estimate
     delta = one(fit_table, kind="pareto_hv_delta", budget=1e16, level=2.0)
-    # EBT best point: verify_m4, validity 0.56.
-    assert delta["estimate"] == pytest.approx((2.4 + s) * 2 * (0.56 - 0.44))
+    # EBT best point: verify_m4, validity 0.24.
+    assert delta["estimate"] == pytest.approx((s - s_min) * 2 * (0.24 - 0.28))
 
 
 # ---------------------------------------------------------------- fits table
 
 def test_fits_columns_kinds_and_round_trip(fit_table, tmp_path):
     assert list(fit_table.columns) == fits.COLUMNS
-    assert {"paired_delta", "power_law", "power_law_curve", "scaling_rate", "saturating_power_law",
-            "isoflop_optimum", "isoflop_power_law", "tradeoff_slope", "tradeoff_scaling", "pareto_hypervolume",
-            "pareto_front", "pareto_hv_delta", "summary"} == set(fit_table["kind"])
+    assert {"loss_floor", "excess_loss", "training", "paired_delta", "power_law", "power_law_curve", "scaling_rate",
+            "isoflop_optimum", "isoflop_power_law", "tradeoff_slope", "tradeoff_net", "tradeoff_scaling",
+            "pareto_hypervolume", "pareto_front", "pareto_hv_delta", "thinking_effect", "error_share", "error_shift",
+            "summary"} == set(fit_table["kind"])
     fit_table.to_parquet(tmp_path / "fits.parquet", index=False)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "fits.parquet"), fit_table)
-    again = fits.compute_fits(*_study_args(), n_boot=N_BOOT, seed=0)
+    again = fits.compute_fits(*_study_args(), n_boot=N_BOOT, seed=0, min_correct=MIN_CORRECT)
     pd.testing.assert_frame_equal(again, fit_table)  # fixed seed: the same table
 
 
 def _study_args():
     runs = make_runs()
     samples = make_samples(runs)
-    return runs, make_metrics(runs, samples), samples, make_baseline()
+    return runs, make_metrics(runs, samples), samples, make_baseline(), make_loss_floor()
 
 
 def test_summary_rows_per_split(fit_table):
-    ood = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="validity", x="ood")
+    ood = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="validity", x="ood", parameter="mean")
     assert ood["estimate"] == pytest.approx(0.5)
-    test = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="validity", x="test")
-    assert test["estimate"] == pytest.approx(np.mean([0.4 - 0.08, 0.4, 0.4 - 0.08]))
-    copy = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="copy_rate", x="test")
-    assert 0 < copy["estimate"] < 1
-    revisit = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="revisit_rate", x="test")
-    assert 0 < revisit["estimate"] < 1
+    # The compute-optimal shape (4x64), not a mean over shapes.
+    test = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="correct_rate", x="test", parameter="mean")
+    assert test["estimate"] == pytest.approx(0.24) and test["n_seeds"] == len(SEEDS)
+    count = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric="n_correct", x="test")
+    assert count["estimate"] == 48 and count["n"] == 200
+    for metric in ("copy_rate", "revisit_rate"):
+        row = one(fit_table, kind="summary", arch="tpp", budget=1e16, metric=metric, x="test", parameter="mean")
+        assert 0 < row["estimate"] < 1
 
 
-def test_summary_means_leave_out_shapes_only_one_budget_has(study):
-    """An IsoFLOP shape trained at one budget only must not move that budget's mean."""
-    runs, _, _, baseline = study
-    runs = runs[runs["arch"] == "tpp"]
-    extra = runs[runs["budget"] == 1e16].head(len(SEEDS)).assign(depth=9, width=99)
-    extra = extra.assign(run_id=extra["run_id"] + "-extra")
-    both = pd.concat([runs, extra], ignore_index=True)
-    samples = make_samples(both)
-    worse = samples["run_id"].str.endswith("-extra") & (samples["decoding"] == "greedy")
-    samples.loc[worse, "valid"] = False  # the extra shape answers nothing
-    fit = fits.compute_fits(both, make_metrics(both, samples), samples, baseline, n_boot=5, seed=0)
-    test = one(fit, kind="summary", arch="tpp", budget=1e16, metric="validity", x="test")
-    assert test["estimate"] == pytest.approx(np.mean([0.4 - 0.08, 0.4, 0.4 - 0.08]))
-    assert test["n"] == len(SHAPES) * len(SEEDS)
+def test_correct_is_derived_from_utility_when_the_column_is_missing(study):
+    runs, metrics, samples, baseline = study
+    # A valid walk that breaks a constraint has utility 0: valid but not correct.
+    broken = samples[samples["split"] == "test"].copy()
+    hit = (broken["run_id"] == "tpp-1e+16-4x64-s0") & (broken["decoding"] == "greedy") & broken["valid"]
+    broken.loc[hit.idxmax(), ["utility", "creativity"]] = 0.0
+    stats = resample.prompt_stats(broken)
+    assert resample.n_correct(stats, ["tpp-1e+16-4x64-s0"], "greedy") == 23
+    assert stats.sums["validity"][stats.unit_index("tpp-1e+16-4x64-s0", "greedy")].sum() == 24
 
 
 def test_fits_without_samples_or_metrics_do_not_crash(study):
@@ -560,7 +696,7 @@ def test_fits_without_samples_or_metrics_do_not_crash(study):
     s = make_samples(one_run, ood=False)
     out = fits.compute_fits(one_run, make_metrics(one_run, s), s, None, n_boot=5)
     assert pick(out, kind="power_law")["estimate"].isna().all()
-    assert pick(out, kind="tradeoff_slope", parameter="net_slope")["note"].str.contains("no feasible-set").all()
+    assert pick(out, kind="tradeoff_slope", parameter="net_slope")["note"].str.contains("no null given").all()
 
 
 def test_isoflop_rows_carry_the_parabola(fit_table):
@@ -570,6 +706,39 @@ def test_isoflop_rows_carry_the_parabola(fit_table):
     u = math.log(P_STAR)
     assert np.polyval([est["c2"], est["c1"], est["c0"]], u) == pytest.approx(est["metric_at_optimum"])
     assert est["c2"] == pytest.approx(K_LOSS)
+
+
+def test_isoflop_over_params_needs_five_sizes_and_d_over_l_a_fixed_size(fit_table):
+    # 3 sizes at 1e15: not estimable, and the row says why.
+    row = one(fit_table, kind="isoflop_optimum", metric="val_loss", x="params", budget=1e15, arch="tpp",
+              parameter="optimum")
+    assert np.isnan(row["estimate"]) and row["method"] == "not_estimable" and "3 model size(s)" in row["note"]
+    # d/L over shapes of different sizes mixes size with aspect: never fitted.
+    row = one(fit_table, kind="isoflop_optimum", metric="val_loss", x="width_depth_ratio", budget=1e16, arch="tpp",
+              parameter="optimum")
+    assert np.isnan(row["estimate"]) and "fixed parameter count" in row["note"]
+    assert pick(fit_table, kind="isoflop_optimum", x="depth").empty
+    # Shapes of one size (12·L·d² = 393216 for 2x128, 8x64; 32x32 has the same): a d/L optimum.
+    same = pd.DataFrame({"arch": "tpp", "variant": "tpp", "budget": 1e16, "depth": [2, 8, 32, 2, 8, 32],
+                         "width": [128, 64, 32, 128, 64, 32], "params": 393216.0,
+                         "val_loss": [1.3, 1.1, 1.4, 1.3, 1.1, 1.4]})
+    opt = isoflop.isoflop_optima(same, "val_loss", "width_depth_ratio", maximize=False).iloc[0]
+    assert opt["method"] == "parabola" and 1 < opt["optimum"] < 64
+
+
+def test_thinking_longer_and_the_shift_in_error_types(fit_table):
+    # think_x2 adds 0.04 to the EBT's correct rate at every shape: exact in every seed and resample.
+    row = one(fit_table, kind="thinking_effect", budget=1e16, metric="correct_rate", decoding="think_x2 vs think_x1")
+    assert row["estimate"] == pytest.approx(0.04) and row["n_seeds"] == len(SEEDS)
+    assert row["ci_low"] <= 0.04 <= row["ci_high"]
+    # At 1e15 think_x1 has 16 correct walks: refused.
+    low = one(fit_table, kind="thinking_effect", budget=1e15, metric="correct_rate")
+    assert np.isnan(low["estimate"]) and "not comparable" in low["note"]
+    # Invalid answers alternate parse and revisit errors, so thinking shifts each by half the gain (−0.02).
+    shift = pick(fit_table, kind="error_shift", budget=1e16).set_index("metric")["estimate"]
+    assert shift.sum() == pytest.approx(-0.04) and set(shift.index) == {"parse", "revisit"}
+    share = one(fit_table, kind="error_share", budget=1e16, metric="parse", decoding="think_x1")
+    assert 0 < share["estimate"] < 1 and np.isfinite(share["ci_low"])
 
 
 # ---------------------------------------------------------------- figures read fits.parquet
@@ -607,9 +776,10 @@ def test_figures_draw_the_numbers_in_fits(study, fit_table, tmp_path):
     drawn = plots.plot_isoflop(fits=tampered, runs=runs, metrics=metrics, out_path=tmp_path / "b.png")
     assert (drawn.loc[drawn["parameter"] == "optimum", "estimate"] == 7.0).all()
     drawn = plots.plot_paired_deltas(fits=fit_table, out_path=tmp_path / "c.png")
+    # Every comparable difference is drawn; refused ones (NaN) are not.
+    expected = pick(fit_table, kind="paired_delta", parameter="delta").dropna(subset=["estimate"])
     pd.testing.assert_frame_equal(drawn.drop(columns=fits.LABEL).reset_index(drop=True),
-                                  pick(fit_table, kind="paired_delta", parameter="delta").sort_values(
-                                      ["variant", "budget", "x"]).reset_index(drop=True))
+                                  expected.sort_values(["variant", "budget", "x"]).reset_index(drop=True))
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -642,42 +812,69 @@ def test_every_figure_renders(study, fit_table, tmp_path, case):
 
 # ---------------------------------------------------------------- report pages
 
-def test_findings_state_numbers_and_undetectable_differences(fit_table):
+def test_findings_first_screen_answers(fit_table):
     page = findings.findings_html(fit_table)
-    assert "validity is higher: 0.08" in page  # Δvalidity at 1e16 is exactly 0.08 in every resample
-    assert "<th>Δ creativity C</th>" in page and "matched inference flops" in page
-    assert "Scaling-rate ratio" in page and "feasible set" in page
+    first = page[page.index("class=answer"):page.index("</div>")]
+    assert first.count("<p>") <= 5
+    assert "Transformer++ 0.12 (24 of 200 answers) at 1e15" in first  # correct rate with counts
+    assert "ΔC -0.48 [" in first and "gap in C widens" in first
+    assert "whether ΔC survives length control is unknown" in first  # the study has no novelty_lc
+    assert "loss floor is 1 [0.99, 1.01]" in first and "exponent ratio 1.3" in first
+    assert "What cannot be concluded" in first
+    # Every decoding named anywhere on the page is defined.
+    for name in ("greedy", "bestofk_ll_k4", "think_x2", "verify_m4", "tilt_beta1_k4"):
+        assert f"<dt>{name}</dt>" in page
+    assert "level 0" not in page
+
+
+def test_findings_never_print_a_degenerate_interval(fit_table):
     flat = fit_table.copy()
-    rows = (flat["kind"] == "paired_delta") & (flat["parameter"] == "delta")
+    rows = (flat["kind"] == "paired_delta") & (flat["parameter"] == "delta") & flat["estimate"].notna()
+    flat.loc[rows, ["estimate", "ci_low", "ci_high"]] = [-0.0785, -0.0785, -0.0785]
+    page = findings.findings_html(flat)
+    assert "[-0.0785, -0.0785]" not in page and "-0.0785 (no interval)" in page
     flat.loc[rows, ["estimate", "ci_low", "ci_high"]] = [0.01, -0.02, 0.04]
-    assert "no detectable difference in creativity C: 0.01 [-0.02, 0.04]" in findings.findings_html(flat)
+    assert "ΔC 0.01 [-0.02, 0.04]" in findings.findings_html(flat)
+
+
+def test_findings_with_length_control_say_whether_the_sign_survives(study):
+    runs, metrics, samples, baseline = study
+    # novelty_lc constant: C_lc = U·1, so ΔC_lc has the sign of Δ correct rate (negative).
+    lc = samples.assign(novelty_lc=np.where(samples["valid"], 1.0, np.nan))
+    out = fits.compute_fits(runs, metrics, lc, baseline, n_boot=20)
+    first = findings.findings_html(out).split("</div>")[0]
+    assert "the sign of ΔC survives length control" in first and "ΔC_lc" in first
     tuning = pd.DataFrame({"arch": ["tpp", "tpp", "ebt", "ebt"], "variant": ["tpp", "tpp", "system2", "system2"],
                            "lr": [1e-3, 3e-3, 1e-3, 3e-3], "val_loss": [2.0, 1.9, 2.1, 2.2],
                            "chosen": [False, True, True, False]})
-    page = findings.findings_html(fit_table, tuning)
+    page = findings.findings_html(out, tuning)
     assert "tpp tpp: 2 runs" in page and "ebt system2: 2 runs" in page
+
+
+def test_findings_embed_the_figures(fit_table, tmp_path):
+    png = tmp_path / "paired_deltas.png"
+    png.write_bytes(PNG_MAGIC + b"0" * 10)
+    page = findings.findings_html(fit_table, figures={"paired_deltas": str(png), "missing": str(tmp_path / "x.png")})
+    assert page.count("data:image/png;base64,") == 1
 
 
 def test_shape_finding_reads_the_budget_with_the_most_runs():
     """The IsoFLOP shapes train at one mid budget; the finding must report that budget's
-    vertex, not the largest budget's single-shape best point."""
-    base = {"kind": "isoflop_optimum", "arch": "tpp", "variant": "tpp", "x": "width_depth_ratio",
-            "parameter": "optimum", "ci_method": "", "note": ""}
+    optimum, not the largest budget's single-shape row."""
+    base = {"kind": "isoflop_optimum", "arch": "tpp", "variant": "tpp", "parameter": "optimum", "ci_method": "",
+            "note": ""}
     rows = [
-        {**base, "metric": "val_loss", "budget": 2.5e11, "n": 12, "estimate": 18.7, "ci_low": 16.1, "ci_high": 20.3,
-         "method": "parabola"},
-        {**base, "metric": "creativity", "budget": 2.5e11, "n": 12, "estimate": 18.0, "ci_low": 10.1,
-         "ci_high": 22.7, "method": "parabola"},
-        {**base, "metric": "creativity", "budget": 4.5e11, "n": 3, "estimate": 16.0, "ci_low": np.nan,
-         "ci_high": np.nan, "method": "best_grid_point"},
+        {**base, "metric": "val_loss", "x": "params", "budget": 2.5e11, "n": 15, "estimate": 3e4, "ci_low": 2e4,
+         "ci_high": 4e4, "method": "parabola"},
+        {**base, "metric": "val_loss", "x": "width_depth_ratio", "budget": 2.5e11, "n": 15, "estimate": np.nan,
+         "ci_low": np.nan, "ci_high": np.nan, "method": "not_estimable",
+         "note": "not estimable: the d/L shapes at this budget differ in parameter count (1.3e4-5e4)"},
+        {**base, "metric": "val_loss", "x": "params", "budget": 4.5e11, "n": 3, "estimate": np.nan, "ci_low": np.nan,
+         "ci_high": np.nan, "method": "not_estimable", "note": "not estimable: 1 model size(s)"},
     ]
-    (line,) = findings._isoflop_vertices(pd.DataFrame(rows))
-    assert "at 2.5e11 FLOPs (12 runs)" in line
-    assert "val_loss has an interior optimum at d/L = 18.7 [16.1, 20.3]" in line
-    assert "creativity has an interior optimum at d/L = 18 [10.1, 22.7]" in line
-    rows[0]["n"] = rows[1]["n"] = 3  # a tie: the largest budget, where no parabola was fitted
-    (line,) = findings._isoflop_vertices(pd.DataFrame(rows))
-    assert "at 4.5e11 FLOPs" in line and "creativity has no interior optimum (best_grid_point)" in line
+    (line,) = findings.isoflop_sentences(pd.DataFrame(rows))
+    assert "At 2.5e11 FLOPs (15 runs)" in line and "val_loss over parameters: optimum 3e4 [2e4, 4e4]" in line
+    assert "d/L: not estimable: the d/L shapes" in line
 
 
 def test_verdict_wording():

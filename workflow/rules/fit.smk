@@ -6,6 +6,8 @@ rule fit:
         samples=f"{RESULTS}/tables/samples.parquet",
         # The feasible-set null (rule baseline): trade-off slopes are reported net of it.
         baseline=f"{RESULTS}/baseline/samples.parquet",
+        # The task's Bayes-optimal loss (rule build_task): loss laws are fitted above it.
+        loss_floor=f"{RESULTS}/task/loss_floor.parquet",
     output:
         fits=f"{RESULTS}/tables/fits.parquet",
         excluded=report(
@@ -15,8 +17,10 @@ rule fit:
             subcategory="Excluded runs",
         ),
     params:
+        code=fingerprint.code_version("workflow/scripts/fit.py"),
         n_boot=config["fit"]["n_boot"],
         seed=config["fit"]["seed"],
+        min_correct=config["fit"]["min_correct"],
     log:
         f"{RESULTS}/logs/fit.log",
     resources:
@@ -31,6 +35,10 @@ rule findings:
         fits=rules.fit.output.fits,
         # The tuning sweep's table (tune.smk, included before this file).
         tuning=rules.tuning_table.output[0],
+        # The figures that answer the question, embedded in the page (plot.smk draws them).
+        paired_deltas=f"{RESULTS}/figures/paired_deltas.png",
+        pareto=f"{RESULTS}/figures/pareto.png",
+        thinking=f"{RESULTS}/figures/thinking.png",
     output:
         report(
             f"{RESULTS}/report/findings.html",
@@ -38,6 +46,8 @@ rule findings:
             category="1. Findings",
             labels={"page": "findings"},
         ),
+    params:
+        code=fingerprint.code_version("workflow/scripts/findings.py"),
     log:
         f"{RESULTS}/logs/findings.log",
     resources:
@@ -61,6 +71,7 @@ rule samples_table:
             labels={"table": "samples"},
         ),
     params:
+        code=fingerprint.code_version("workflow/scripts/samples_table.py"),
         seed=config["fit"]["seed"],
     log:
         f"{RESULTS}/logs/samples_table.log",

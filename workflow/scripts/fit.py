@@ -12,8 +12,10 @@ with redirect_log(snakemake.log[0]):
         pd.read_parquet(snakemake.input.metrics),
         samples=pd.read_parquet(snakemake.input.samples),
         baseline=pd.read_parquet(snakemake.input.baseline),
+        loss_floor=pd.read_parquet(snakemake.input.loss_floor),
         n_boot=snakemake.params.n_boot,
         seed=snakemake.params.seed,
+        min_correct=snakemake.params.min_correct,
     )
     write_parquet(fits, snakemake.output.fits)
     print(fits.groupby(["kind", "parameter"]).size().to_string())
