@@ -253,6 +253,22 @@ def _null_rows(ids: dict, metric: str, model: np.ndarray, null: np.ndarray) -> l
             | {"note": "; ".join(p for p in (diff.note, saturated) if p)}]
 
 
+NULL_LM = {"novelty": "novelty_null_lm", "copied": "copied_null_lm",
+           "combinatorial_novelty": "combinatorial_novelty_null_lm"}  # creativity/length_control.py
+
+
+def matched_null_samples(samples: pd.DataFrame) -> pd.DataFrame | None:
+    """The length-matched null as scored samples, from the *_null_lm columns the scorer
+    attaches to each valid sample (one null walk of the same prompt and hop count each);
+    None when the samples have none."""
+    present = {k: v for k, v in NULL_LM.items() if v in samples.columns}
+    if "novelty" not in present:
+        return None
+    keys = [c for c in ("run_id", "decoding", "prompt_id", "sample_index", "level", "split") if c in samples.columns]
+    valid = samples[samples["valid"].astype(bool)]
+    return valid[keys].assign(valid=True, **{k: valid[v].to_numpy() for k, v in present.items()})
+
+
 def _null_units(matched_null: pd.DataFrame | None, split: str | None = None) -> pd.DataFrame:
     """The length-matched null's scored samples as units "<run_id>@null" beside the model's."""
     if matched_null is None or matched_null.empty:
@@ -281,12 +297,15 @@ def compute_fits(runs: pd.DataFrame, metrics: pd.DataFrame, samples: pd.DataFram
 
     samples, baseline: the scored samples of the runs and of the uniform feasible-set null;
     loss_floor: results/task/loss_floor.parquet; matched_null: scored samples of the
-    length-matched null, one per model answer, with that answer's run_id and decoding.
+    length-matched null, one per valid model answer, with that answer's run_id and decoding
+    (by default read from the samples' *_null_lm columns).
     Without samples only the loss and metrics-based fits (IsoFLOP, excess loss) are made.
     """
     runs = with_labels(ensure_columns(runs, RUN_COLUMNS))
     metrics = with_labels(in_distribution(ensure_columns(metrics, METRIC_COLUMNS)))
     ok = ok_runs(runs).reset_index(drop=True)
+    if matched_null is None and samples is not None and len(samples):
+        matched_null = matched_null_samples(samples)
     level0 = metrics[metrics["run_id"].isin(ok["run_id"]) & (metrics["level"] == 0)]
     rows = [_row(**r) for r in loss.floor_rows(loss_floor)
             + loss.excess_loss_rows(ok, loss.validation_floor(loss_floor))]

@@ -586,6 +586,15 @@ def test_tradeoff_is_net_of_the_length_matched_null_when_given(study):
     assert net["estimate"] == pytest.approx(0.05) and "length-matched" in net["note"]
     cn = one(out, kind="summary", arch="tpp", budget=1e16, metric="novelty_valid", x="test", parameter="minus_null")
     assert cn["estimate"] > 0
+    # The scorer's *_null_lm columns are the same null, read without being passed.
+    lm = samples.assign(novelty_null_lm=(samples["novelty"] - 0.05 * samples["level"]).where(samples["valid"]),
+                        copied_null_lm=np.where(samples["valid"], 1.0, np.nan))
+    out = fits.compute_fits(runs, metrics, lm, baseline, n_boot=5)
+    assert one(out, kind="tradeoff_slope", run_id="tpp-1e+16-4x64-s0", decoding="greedy",
+               parameter="net_slope")["estimate"] == pytest.approx(0.05)
+    copy = pick(out, kind="summary", arch="tpp", budget=1e16, metric="copy_rate", x="test").set_index("parameter")
+    assert copy.loc["null", "estimate"] == 1.0 and "not a headline" in copy.loc["null", "note"]
+    assert copy.loc["minus_null", "estimate"] == pytest.approx(copy.loc["mean", "estimate"] - 1.0)
 
 
 def test_tradeoff_closes_with_scale_by_the_hand_coefficient(fit_table):
