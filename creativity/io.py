@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import shutil
 import traceback
 import uuid
 from pathlib import Path
@@ -29,8 +31,27 @@ def atomic_path(path):
     try:
         yield str(tmp)
         os.replace(tmp, path)
+    except Exception as err:
+        if _disk_full(err, path.parent):  # checked before the partial file is removed
+            raise OSError(errno.ENOSPC, f"disk full: no space left to write {path} "
+                                        f"(free some space on {path.parent}'s filesystem and rerun)") from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# Below this many free bytes a failed write is taken for a full disk: torch.save reports one
+# only as "RuntimeError: [enforce fail at inline_container.cc] . unexpected pos".
+FULL_DISK_BYTES = 1 << 20
+
+
+def _disk_full(err: Exception, directory: Path) -> bool:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(directory).free < FULL_DISK_BYTES
+    except OSError:
+        return False
 
 
 def write_parquet(df: pd.DataFrame, path) -> None:

@@ -6,12 +6,14 @@ ranges; the checks here are the ones a schema cannot express.
 """
 from __future__ import annotations
 
+import collections
 import math
 import re
 import sys
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
 
 
@@ -24,9 +26,13 @@ def _where(mark) -> str:
 
 
 def check_yaml_syntax(path) -> None:
-    """Snakemake reports a YAML error without the file, line or column; say all three."""
+    """Snakemake reports a YAML error without the file, line or column; say all three.
+    An alias (*name) is refused too, where it is written: see check_no_aliases."""
     try:
-        yaml.safe_load(Path(path).read_text())
+        for event in yaml.parse(Path(path).read_text()):  # events only: an alias is never expanded here
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(f"{path}, {_where(event.start_mark)}: YAML alias *{event.anchor} is not "
+                                  "allowed in a config; write the value out")
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         # The parser notices a mistake where it can no longer go on; the context says where it began.
@@ -34,6 +40,25 @@ def check_yaml_syntax(path) -> None:
         raise ConfigError(f"{path}, {_where(mark)}: YAML syntax error: {err.problem or err.context}{context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: YAML syntax error: {err}") from None
+
+
+def check_no_aliases(cfg) -> None:
+    """Refuse a config in which one dict or list appears twice, which only a YAML alias
+    (&name ... *name) makes. Nested aliases multiply (a "billion laughs"): every walk over the
+    config, this module's included, would take exponential time and memory, so this runs
+    first and visits each object once."""
+    seen: set[int] = set()
+    queue = collections.deque([("", cfg)])  # breadth first: the shallowest repeat is named
+    while queue:
+        key, value = queue.popleft()
+        if not isinstance(value, (dict, list)):
+            continue
+        if id(value) in seen:
+            raise ConfigError(f"{key or '<top level>'}: repeats a value by YAML alias (*name); "
+                              "aliases are not allowed in a config, write the value out")
+        seen.add(id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        queue.extend((f"{key}.{name}" if key else str(name), v) for name, v in items)
 
 
 _SCIENTIFIC = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
@@ -80,14 +105,24 @@ def _key_path(error) -> str:
 def _deepest(error):
     """For oneOf, the alternative that got deepest into the value says most about the mistake."""
     while error.context:
-        error = max(error.context, key=lambda e: len(e.absolute_path))
+        # on a tie, an alternative of the right type says more than "is not of type"
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
     return error
+
+
+# JSON Schema counts 1.0 as an integer; Python does not (seeds: [1.0] names no run directory,
+# graph.num_nodes: 30.0 no node), so an integer key takes a Python int and nothing else.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)),
+)
 
 
 def check_schema(cfg: dict, schema_path) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(
-        (_deepest(e) for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)),
+        (_deepest(e) for e in _Validator(schema).iter_errors(cfg)),
         key=lambda e: list(map(str, e.absolute_path)),
     )
     if errors:
@@ -141,8 +176,72 @@ def check_related_keys(cfg: dict) -> None:
         raise ConfigError(f"ebt.random_steps={cfg['ebt']['random_steps']}: min exceeds max")
 
 
+def check_tuning(cfg: dict) -> None:
+    """Equal tuning effort (models.tuning.check_search): every architecture has a search space,
+    with the same number of settings. The values themselves are checked by the schema, and the
+    tuning shape and budget by pipeline.grid.plan_grid."""
+    from models.tuning import check_search
+
+    try:
+        check_search(cfg["tuning"]["search"], cfg["architectures"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def endpoint_pairs(graph, low: int, high: int, enough: int, sample: int = 256) -> int:
+    """The unordered node pairs `low`..`high` hops apart: exact on graphs of up to `sample`
+    nodes (a breadth-first search from each); on larger ones an estimate from `sample` seeded
+    starts, each search stopping once its start has partners enough for `enough` pairs in all
+    (on a paper-scale graph a full search from each start would take minutes)."""
+    n = graph.num_nodes
+    exact = n <= sample
+    starts = range(n) if exact else np.random.default_rng(0).choice(n, sample, replace=False)
+    cap = n if exact else -(-2 * enough // n) + 1
+    partners = []
+    for start in starts:
+        seen, frontier, count = {int(start)}, [int(start)], 0
+        for hops in range(1, high + 1):
+            frontier = list(dict.fromkeys(b for a in frontier for b, _ in graph.neighbours[a] if b not in seen))
+            seen.update(frontier)
+            count += len(frontier) if hops >= low else 0
+            if count >= cap or not frontier:
+                break
+        partners.append(min(count, cap))
+    return int(round(n * np.mean(partners) / 2))
+
+
+def check_task_size(cfg: dict, graph) -> None:
+    """Refuse a task whose demonstrations cannot be drawn, naming the key that asks too much
+    (creativity.prompts draws each set with a bounded number of attempts, and would say only
+    that the graph is too sparse, after minutes).
+
+    - A demonstration may not share its endpoints with a test prompt, so the test prompts
+      may take at most half the endpoint pairs a base walk can join.
+    - A demonstration may not use a held-out composition: a walk of h hops has h - 1, so it
+      is usable with probability about (1 - fraction)^(h - 1). The draw gives up below one
+      usable walk in 200 attempts; this refuses below one in 100."""
+    t = cfg["task"]
+    low, high = max(t["min_hops"], t["min_endpoint_distance"]), t["max_hops"]
+    tests = t["test_prompts_per_level"] * t["levels"]
+    pairs = endpoint_pairs(graph, low, high, enough=2 * tests)
+    if tests > pairs / 2:
+        raise ConfigError(
+            f"task.test_prompts_per_level={t['test_prompts_per_level']}: {tests} test prompts (x task.levels={t['levels']}) "
+            f"would take most of the about {pairs} endpoint pairs this graph has {low}..{high} hops apart, and no "
+            f"demonstration may share a test prompt's endpoints; use at most {pairs // (2 * t['levels'])} per level, "
+            "or a larger graph (graph.num_nodes)")
+    fraction = t["heldout_composition_fraction"]
+    usable = float(np.mean([(1 - fraction) ** (h - 1) for h in range(low, high + 1)]))
+    if usable < 0.01:
+        raise ConfigError(
+            f"task.heldout_composition_fraction={fraction}: a demonstration of {low}..{high} hops avoids every "
+            f"held-out composition with probability about {usable:.2g}, too rarely to draw "
+            f"{t['train_prompts_per_level']} per level (task.train_prompts_per_level); lower the fraction")
+
+
 def check_task_feasible(cfg: dict) -> None:
-    """Build the graph and a few prompts per level now, so a too-sparse graph fails before any job."""
+    """Build the graph and a few prompts per level now, so a too-sparse graph fails before any
+    job; then check that the full counts can be drawn (check_task_size)."""
     from creativity.prompts import build_prompts
     from creativity.task import prompt_spec, task_graph
 
@@ -155,6 +254,14 @@ def check_task_feasible(cfg: dict) -> None:
         build_prompts(graph, prompt_spec(probe_cfg, cfg["seed"] + 1))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    check_task_size(cfg, graph)
+
+
+def read_config(cfg: dict) -> dict:
+    """The config as Snakemake loaded it, made ready for check_config: aliases refused before
+    anything walks it, then numbers such as 3e12 made numbers."""
+    check_no_aliases(cfg)
+    return coerce_scientific(cfg)
 
 
 def check_config(cfg: dict, schema_path) -> None:
@@ -166,22 +273,32 @@ def check_config(cfg: dict, schema_path) -> None:
     check_schema(cfg, schema_path)
     check_related_keys(cfg)
     check_decoding_menu(cfg)
+    check_tuning(cfg)
     check_task_feasible(cfg)
 
 
-def exit_on_yaml_error(path) -> None:
-    """For the Snakefile, before its `configfile:` reads `path`."""
-    if Path(path).exists():
-        try:
-            check_yaml_syntax(path)
-        except ConfigError as err:
-            sys.exit(f"ConfigError: {err}")
+def exit_on_yaml_error(*paths) -> None:
+    """For the Snakefile, before its `configfile:` reads config.yaml, and for common.smk, on the
+    --configfile presets Snakemake has read already."""
+    for path in paths:
+        if Path(path).exists():
+            try:
+                check_yaml_syntax(path)
+            except ConfigError as err:
+                sys.exit(f"ConfigError: {err}")
 
 
 if __name__ == "__main__":
-    # Snakemake reads a --configfile before the workflow, and says only "not valid JSON or YAML":
-    #   python -m pipeline.config workflow/presets/mine.yaml   names the line and column.
-    for arg in sys.argv[1:]:
+    # Snakemake reads a --configfile before the workflow, and says only "not valid JSON or YAML".
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.config",
+        description="Check that config files (config.yaml, a preset) are YAML that Snakemake can read, "
+                    "naming the line and column of a syntax error or an alias. The values are checked "
+                    "when the workflow is read: snakemake -n --configfile PRESET.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a config file, e.g. workflow/presets/tiny.yaml")
+    for arg in parser.parse_args().files:
         try:
             check_yaml_syntax(arg)
         except (ConfigError, OSError) as err:

@@ -101,13 +101,19 @@ def meta_model(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int)
         return build_model(ARCHITECTURES[arch][0], model_cfg, ebt_config(arch, cfg["ebt"]))
 
 
+def largest_batch(arch: str, cfg: dict) -> int:
+    """The largest batch a run of `arch` may train with: the tuning sweep's batch sizes, of
+    which the grid takes the best, else train.batch_size. It buys the fewest steps."""
+    return max(cfg["tuning"]["search"].get(arch, {}).get("batch_size", [cfg["train"]["batch_size"]]))
+
+
 def step_flops(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int, loss_positions: int) -> float:
-    """FLOPs of one training step of this architecture and shape, an upper estimate: the
-    analytic count (the mean over a System-2 EBT's possible thinking step counts) times
-    MEASURED_OVER_ANALYTIC."""
+    """FLOPs of one training step of this architecture and shape at its largest batch, an
+    upper estimate: the analytic count (the mean over a System-2 EBT's possible thinking step
+    counts) times MEASURED_OVER_ANALYTIC."""
     model = meta_model(arch, shape, cfg, vocab_size, seq_len)
     counts = model.thinking_step_counts()
-    batch, n_queries = cfg["train"]["batch_size"], loss_positions if arch != "tpp" else None
+    batch, n_queries = largest_batch(arch, cfg), loss_positions if arch != "tpp" else None
     analytic = sum(analytic_flops(model, batch, seq_len, k, n_queries)["flops_analytic"] for k in counts) / len(counts)
     return MEASURED_OVER_ANALYTIC * analytic
 
@@ -127,15 +133,22 @@ def grid_points(cfg: dict) -> list[dict]:
     return list(points.values())
 
 
-def check_shapes(points: list[dict]) -> None:
+def tuning_points(cfg: dict) -> list[dict]:
+    """The tuning sweep's (architecture, budget, shape), one per architecture, in grid_points' form."""
+    t = cfg["tuning"]
+    return [{"arch": arch, "budget_tag": budget_tag(t["budget"]), "budget": float(t["budget"]),
+             "shape_tag": shape_tag(t["shape"]), "shape": dict(t["shape"])} for arch in cfg["architectures"]]
+
+
+def check_shapes(points: list[dict], key: str = "shapes") -> None:
     shapes = {p["shape_tag"]: p["shape"] for p in points}
     if not shapes:
         raise ConfigError("shapes: no depth x width/depth ratio lies within shapes.min_params..shapes.max_params")
     for tag, shape in shapes.items():
         if shape["width"] % shape["heads"]:
-            raise ConfigError(f"shapes: width {shape['width']} is not divisible by heads {shape['heads']} ({tag})")
+            raise ConfigError(f"{key}: width {shape['width']} is not divisible by heads {shape['heads']} ({tag})")
         if (shape["width"] // shape["heads"]) % 2:
-            raise ConfigError(f"shapes: head dimension {shape['width'] // shape['heads']} must be even "
+            raise ConfigError(f"{key}: head dimension {shape['width'] // shape['heads']} must be even "
                               f"for rotary embeddings ({tag})")
 
 
@@ -154,19 +167,21 @@ def check_isoflop_budget(cfg: dict) -> None:
                           f"({', '.join(budgets)})")
 
 
-def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int, loss_positions: int) -> None:
-    """Refuse a budget that gives some run fewer than train.min_steps optimiser steps."""
+def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int, loss_positions: int,
+                    key: str = "budgets", per_step: dict | None = None) -> None:
+    """Refuse a budget (config `key`) that gives some run fewer than train.min_steps optimiser steps.
+    `per_step` caches step_flops by (arch, shape tag) across calls: it depends on nothing else, and builds a model."""
     need = cfg["train"]["min_steps"]
-    per_step = {}  # (arch, shape tag) -> step_flops: it depends on nothing else, and builds a model
+    per_step = {} if per_step is None else per_step
     for p in sorted(points, key=lambda p: p["budget"]):
-        key = (p["arch"], p["shape_tag"])
-        if key not in per_step:
-            per_step[key] = step_flops(p["arch"], p["shape"], cfg, vocab_size, seq_len, loss_positions)
-        steps = int(p["budget"] // per_step[key])
+        run = (p["arch"], p["shape_tag"])
+        if run not in per_step:
+            per_step[run] = step_flops(p["arch"], p["shape"], cfg, vocab_size, seq_len, loss_positions)
+        steps = int(p["budget"] // per_step[run])
         if steps < need:
             raise ConfigError(
-                f"budgets: {p['budget']:.3g} FLOPs gives {p['arch']} at shape {p['shape_tag']} about {steps} "
-                f"optimiser steps, fewer than train.min_steps={need} (batch_size {cfg['train']['batch_size']}); "
+                f"{key}: {p['budget']:.3g} FLOPs gives {p['arch']} at shape {p['shape_tag']} about {steps} "
+                f"optimiser steps, fewer than train.min_steps={need} (batch_size {largest_batch(p['arch'], cfg)}); "
                 "raise that budget or drop that shape"
             )
 
@@ -174,10 +189,14 @@ def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int
 def plan_grid(cfg: dict) -> list[dict]:
     """The grid's points (grid_points), after every check that needs the grid itself: shapes a
     model can be built with, a budget range the right way up, the IsoFLOP budget on the grid,
-    and at least train.min_steps optimiser steps for every run. Raises ConfigError."""
+    and at least train.min_steps optimiser steps for every run, the tuning sweep's runs
+    included. Raises ConfigError."""
     check_budget_range(cfg)
-    points = grid_points(cfg)
+    points, tuning = grid_points(cfg), tuning_points(cfg)
     check_shapes(points)
+    check_shapes(tuning, "tuning.shape")
     check_isoflop_budget(cfg)
-    check_min_steps(cfg, points, *task_dimensions(cfg))
+    dimensions, per_step = task_dimensions(cfg), {}
+    check_min_steps(cfg, tuning, *dimensions, key="tuning.budget", per_step=per_step)
+    check_min_steps(cfg, points, *dimensions, per_step=per_step)
     return points

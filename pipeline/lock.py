@@ -71,13 +71,21 @@ def this_process() -> Owner:
     )
 
 
-def is_gone(owner: Owner, here: Owner) -> bool:
-    """True only when `owner` provably no longer runs; unknown is not gone."""
+def _checkable(owner: Owner, here: Owner) -> bool:
+    """Whether `owner`'s pid means the same process here: same kernel boot, same PID namespace."""
     if None in (owner.boot_id, owner.pid_namespace, owner.start_ticks, here.boot_id, here.pid_namespace):
         return False
-    if (owner.boot_id, owner.pid_namespace) != (here.boot_id, here.pid_namespace):
-        return False
-    return start_ticks(owner.pid) != owner.start_ticks  # None (no such pid) or a reused pid
+    return (owner.boot_id, owner.pid_namespace) == (here.boot_id, here.pid_namespace)
+
+
+def is_gone(owner: Owner, here: Owner) -> bool:
+    """True only when `owner` provably no longer runs; unknown is not gone."""
+    return _checkable(owner, here) and start_ticks(owner.pid) != owner.start_ticks  # no such pid, or reused
+
+
+def is_alive(owner: Owner, here: Owner) -> bool:
+    """True only when `owner` provably still runs: its pid names the process that started then."""
+    return _checkable(owner, here) and start_ticks(owner.pid) == owner.start_ticks
 
 
 def record_owner(lock_dir: Path, owner: Owner) -> None:
@@ -96,6 +104,21 @@ class LockHeld(Exception):
     pass
 
 
+def refuse_unlock_if_alive(lock_dir: Path, here: Owner) -> None:
+    """`snakemake --unlock` removes the locks of a live run too, and the next plain run then
+    takes that run's jobs for killed ones: two runs write the same files. Raise LockHeld when
+    the lock's owner provably still runs, saying how to stop it or, knowingly, force the unlock."""
+    owner = read_owner(lock_dir)
+    if not any(lock_dir.glob("*.lock")) or owner is None or not is_alive(owner, here):
+        return
+    raise LockHeld(
+        f"Refusing to unlock: this directory is locked by a run that is still running ({owner.describe()}).\n"
+        f"Wait for it to finish, or stop it first (kill {owner.pid}; it then stops its jobs), and rerun.\n"
+        "To remove the lock anyway, knowing that two runs would then write the same files:\n"
+        f"    rm -r {lock_dir.resolve()}"
+    )
+
+
 def release_if_stale(lock_dir: Path, here: Owner) -> str | None:
     """Remove Snakemake's locks in `lock_dir` if their owner is provably gone.
 
@@ -109,6 +132,11 @@ def release_if_stale(lock_dir: Path, here: Owner) -> str | None:
         for path in [*locks, lock_dir / OWNER_FILE]:
             path.unlink(missing_ok=True)
         return f"Removed the lock of a run that is no longer running ({owner.describe()}); resuming."
+    if owner is not None and is_alive(owner, here):
+        raise LockHeld(
+            f"This directory is locked by a run that is still running ({owner.describe()}).\n"
+            f"Wait for it to finish, or stop it (kill {owner.pid}) and rerun: {here.command}"
+        )
     raise LockHeld(
         f"This directory is locked by {owner.describe() if owner else 'a run that did not record itself'}.\n"
         f"{_why_it_may_be_running(owner, here)}\n"
@@ -121,8 +149,7 @@ def release_if_stale(lock_dir: Path, here: Owner) -> str | None:
 def _why_it_may_be_running(owner: Owner | None, here: Owner) -> str:
     if owner is None:
         return "Its owner is unknown (killed as it started, or locked by an older version), so it may still be running."
-    if None not in (owner.boot_id, owner.pid_namespace) and (owner.boot_id, owner.pid_namespace) == (
-            here.boot_id, here.pid_namespace):
-        return f"That process is still running (checked from {here.describe()})."
+    if _checkable(owner, here):
+        return f"Whether that process still runs could not be read from /proc (checked from {here.describe()})."
     return (f"It ran on another host or in another PID namespace than this run ({here.describe()}), "
             "so whether it still runs cannot be checked from here.")

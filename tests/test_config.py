@@ -124,3 +124,128 @@ def test_keys_valid_alone_but_not_together_are_refused(case):
     check_config(cfg, SCHEMA)  # the default passes
     with pytest.raises(ConfigError, match=message):
         check_config(merge(cfg, changes), SCHEMA)
+
+
+# Every bad input the issue-18 probe tried, each refused by the parse-time checks that
+# common.smk runs (read_config, check_config, plan_grid), naming the key. Called directly:
+# the Snakemake cases above show that a refusal there stops the run before anything is written.
+PARSE_TIME = {
+    "tuning heads not dividing the width": (
+        {"tuning": {"shape": {"depth": 2, "width": 32, "heads": 3}}}, r"tuning.shape: width 32 is not divisible by heads 3"),
+    "tuning head dimension odd": (
+        {"tuning": {"shape": {"depth": 2, "width": 30, "heads": 2}}}, r"tuning.shape: head dimension 15 must be even"),
+    "tuning budget too small": ({"tuning": {"budget": 1}}, r"tuning.budget: 1 FLOPs gives tpp at shape L2-d32-h2 about 0"),
+    "tuning negative lr": (
+        {"tuning": {"search": {"tpp": {"lr": [-1e-3, 1e-3, 2e-3, 4e-3]}}}}, r"tuning.search.tpp.lr.0: -0.001 is less than"),
+    "tuning huge seed": ({"tuning": {"seed": 2**70}}, r"tuning.seed: \d+ is greater than the maximum of 4294967295"),
+    "tuning batch size 0": (
+        {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "batch_size": [0, 16]}}}},
+        r"tuning.search.tpp.batch_size.0: 0 is less than the minimum of 1"),
+    "tuning batch size 2.5": (
+        {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "batch_size": [2.5, 16]}}}},
+        r"tuning.search.tpp.batch_size.0: 2.5 is not of type 'integer'"),
+    "tuning warm-up fraction 5": (
+        {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "warmup_fraction": [5.0, 0.1]}}}},
+        r"tuning.search.tpp.warmup_fraction.0: 5.0 is greater than the maximum of 1"),
+    "tuning unknown architecture": (
+        {"tuning": {"search": {"ebt_sytem2": {"lr": [1e-3]}}}}, r"tuning.search.ebt_sytem2: Additional properties"),
+    "tuning EBT key for the Transformer++": (
+        {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "alpha": [1.0, 2.0]}}}}, r"tuning.search.tpp.alpha"),
+    "tuning unequal effort": ({"tuning": {"search": {"tpp": {"lr": [1e-3]}}}}, r"tuning.search: architectures get different"),
+    "tuning batch too large for min_steps": (
+        {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "batch_size": [32, 100000]}}}},
+        r"tuning.budget: 1.4e\+11 FLOPs gives tpp .* \(batch_size 100000\)"),
+    "seed a float": ({"seeds": [1.0]}, r"seeds.0: 1.0 is not of type 'integer'"),
+    "node count a float": ({"graph": {"num_nodes": 30.0}}, r"graph.num_nodes: 30.0 is not of type 'integer'"),
+    "huge seed": ({"seed": 2**70}, r"seed: \d+ is greater than the maximum"),
+    "huge grid seed": ({"seeds": [2**70]}, r"seeds.0: \d+ is greater than the maximum"),
+    "IsoFLOP shapes an unknown mapping": ({"isoflop": {"shapes": {"foo": 1}}}, r"isoflop.shapes.foo: Additional properties"),
+    "test prompts beyond the graph's endpoint pairs": (
+        {"task": {"test_prompts_per_level": 100000}}, r"task.test_prompts_per_level=100000: 400000 test prompts"),
+    "held-out fraction leaving no demonstration": (
+        {"task": {"heldout_composition_fraction": 0.99}}, r"task.heldout_composition_fraction=0.99: a demonstration"),
+    "YAML alias": ({"train": {"betas": "ALIAS"}}, r"ebt.random_steps: repeats a value by YAML alias"),
+}
+
+
+def parse_time_checks(cfg: dict) -> None:
+    from pipeline import grid
+    from pipeline.config import check_config, read_config
+
+    cfg = read_config(cfg)
+    check_config(cfg, SCHEMA)
+    grid.plan_grid(cfg)
+
+
+@pytest.mark.parametrize("case", list(PARSE_TIME), ids=list(PARSE_TIME))
+def test_every_bad_input_is_refused_at_parse_time_naming_the_key(case):
+    from pipeline.config import ConfigError
+    from pipeline.presets import load_config, merge
+
+    changes, message = PARSE_TIME[case]
+    cfg = merge(load_config(), changes)
+    if cfg["train"]["betas"] == "ALIAS":  # what `betas: &b [..]` and `random_steps: *b` load as
+        cfg["train"]["betas"] = cfg["ebt"]["random_steps"] = [2, 3]
+    with pytest.raises(ConfigError, match=message):
+        parse_time_checks(cfg)
+
+
+def test_the_presets_pass_the_parse_time_checks():
+    from pipeline.presets import load_config
+
+    for preset in (None, REPO / "workflow/presets/tiny.yaml"):
+        parse_time_checks(load_config(preset))
+
+
+def test_the_task_size_limits_sit_where_the_draw_gives_up():
+    """The endpoint-pair count is exact on a small graph (checked by brute force), and the
+    largest test_prompts_per_level the message suggests passes."""
+    import itertools
+
+    from creativity.task import task_graph
+    from pipeline.config import ConfigError, check_task_size, endpoint_pairs
+    from pipeline.presets import load_config, merge
+
+    cfg = load_config()
+    graph = task_graph(cfg["graph"], cfg["task"], cfg["seed"])
+    distance = {}
+    for start in range(graph.num_nodes):
+        seen, frontier = {start: 0}, [start]
+        for hops in range(1, 7):
+            frontier = [b for a in frontier for b, _ in graph.neighbours[a] if b not in seen]
+            seen.update({b: hops for b in frontier})
+        distance[start] = seen
+    brute = sum(1 for u, v in itertools.combinations(range(graph.num_nodes), 2) if 2 <= distance[u].get(v, 99) <= 6)
+    assert endpoint_pairs(graph, 2, 6, enough=10**9) == brute
+    with pytest.raises(ConfigError, match=rf"about {brute} endpoint pairs .* at most {brute // 8} per level"):
+        check_task_size(merge(cfg, {"task": {"test_prompts_per_level": brute // 8 + 1}}), graph)
+    check_task_size(merge(cfg, {"task": {"test_prompts_per_level": brute // 8}}), graph)
+    check_task_size(merge(cfg, {"task": {"heldout_composition_fraction": 0.93}}), graph)  # usable about 0.015
+
+
+def test_yaml_aliases_are_refused_where_written(tmp_path):
+    """A YAML alias bomb (nested aliases) would take exponential time in any walk over the
+    config; an alias is refused by line and column, in config.yaml or a preset, at once."""
+    from pipeline.config import ConfigError, check_no_aliases, check_yaml_syntax
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("lol:\n" + "".join(f"  {line}\n" for line in levels))
+    with pytest.raises(ConfigError, match=rf"{bomb}, line 3, column 10: YAML alias \*a is not allowed"):
+        check_yaml_syntax(bomb)
+    import yaml
+
+    with pytest.raises(ConfigError, match=r"lol.b.0: repeats a value by YAML alias"):
+        check_no_aliases(yaml.safe_load(bomb.read_text()))  # linear: each object is visited once
+    check_no_aliases({"a": [1, 1], "b": {"c": 1.0}, "d": 1.0})  # equal scalars are not aliases
+
+
+def test_an_alias_bomb_preset_is_refused_by_snakemake_quickly(workdir, tmp_path):
+    preset = tmp_path / "bomb.yaml"
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    preset.write_text("lol:\n" + "".join(f"  {line}\n" for line in levels))
+    result = run_snakemake(workdir, "--cores", "1", "-n", "--configfile", str(preset), timeout=60)
+    assert result.returncode == 1
+    assert f"ConfigError: {preset}, line 3, column 10: YAML alias *a is not allowed" in result.stderr, result.stderr[-2000:]

@@ -107,9 +107,13 @@ def test_a_second_run_is_refused_then_a_kill_mid_sample_resumes(tiny_run, tmp_pa
     try:
         second = run_snakemake(tmp_path, "--cores", "2", timeout=120)
         assert second.returncode != 0
-        assert f"This directory is locked by pid {first.pid} on host" in second.stderr, second.stderr[-2000:]
-        assert "That process is still running" in second.stderr
-        assert "--unlock" in second.stderr and "LockException" in second.stderr
+        assert f"locked by a run that is still running (pid {first.pid} on host" in second.stderr, second.stderr[-2000:]
+        assert f"kill {first.pid}" in second.stderr and "LockException" in second.stderr
+        unlock = run_snakemake(tmp_path, "--cores", "2", "--unlock", timeout=120)
+        assert unlock.returncode != 0, "--unlock removed the lock of a live run"
+        assert f"Refusing to unlock: this directory is locked by a run that is still running (pid {first.pid}" in \
+            unlock.stderr and f"rm -r {tmp_path / '.snakemake/locks'}" in unlock.stderr, unlock.stderr[-2000:]
+        assert list((tmp_path / ".snakemake/locks").glob("*.lock"))
         if can_unshare:
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             other = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", *snakemake_cmd(tmp_path)],
@@ -151,7 +155,7 @@ def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
 
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "outputs of jobs killed in an earlier run are redone" in result.stderr
+    assert "outputs are rebuilt, with everything built from them" in result.stderr
     assert len(in_run_dirs(tmp_path, "samples_raw.parquet")) == n_runs
     assert (tmp_path / "results/tables/samples.parquet").stat().st_mtime > started
     assert_same_tables(tiny_run, tmp_path)
@@ -217,6 +221,33 @@ def test_atomic_writes_keep_the_umask_and_leave_nothing_on_failure(tmp_path):
             pd.DataFrame({"x": [1]}).to_parquet(tmp)
             raise RuntimeError("killed")
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["table.parquet"]
+
+
+def test_a_full_disk_is_named_with_the_path(tmp_path, monkeypatch):
+    """ENOSPC, or any failed write (torch.save says only "unexpected pos") on a filesystem with
+    under FULL_DISK_BYTES free, is re-raised as ENOSPC naming the file; the partial file goes."""
+    import errno
+    import shutil as shutil_module
+
+    import creativity.io as io
+
+    target = tmp_path / "run" / "model.pt"
+    with pytest.raises(OSError, match=rf"disk full: no space left to write {target}") as raised:
+        with atomic_path(target) as tmp:
+            open(tmp, "w").write("partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.errno == errno.ENOSPC and list(target.parent.iterdir()) == []
+
+    torch_error = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # space left: not a full disk
+        with atomic_path(target):
+            raise torch_error
+    full = shutil_module._ntuple_diskusage(total=10**9, used=10**9 - 1000, free=1000)
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda path: full)
+    with pytest.raises(OSError, match=rf"disk full: no space left to write {target}") as raised:
+        with atomic_path(target):
+            raise torch_error
+    assert raised.value.__cause__ is torch_error
 
 
 def test_redirect_log_keeps_the_traceback(tmp_path):

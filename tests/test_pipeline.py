@@ -1,5 +1,6 @@
 """pipeline/: the run lock, resuming after a kill, and the parse-time config checks, unit by unit."""
 import dataclasses
+import json
 import math
 import os
 import subprocess
@@ -87,10 +88,23 @@ def test_the_lock_of_a_live_run_is_kept_and_the_message_says_what_to_run(tmp_pat
     lock.record_owner(tmp_path, here)
     with pytest.raises(lock.LockHeld) as held:
         lock.release_if_stale(tmp_path, here)
-    assert f"locked by pid {here.pid} on host {here.host}" in str(held.value)
-    assert "That process is still running" in str(held.value)
-    assert f"{here.command} --unlock" in str(held.value)
+    assert f"locked by a run that is still running (pid {here.pid} on host {here.host}" in str(held.value)
+    assert f"kill {here.pid}" in str(held.value) and "--unlock" not in str(held.value)
     assert len(list(tmp_path.glob("*.lock"))) == 2
+
+
+@needs_proc
+def test_unlock_is_refused_while_the_owner_provably_runs_and_says_how_to_force_it(tmp_path):
+    here = lock.this_process()
+    snakemake_locks(tmp_path)
+    lock.record_owner(tmp_path, here)  # this process: alive
+    with pytest.raises(lock.LockHeld, match=rf"Refusing to unlock.*pid {here.pid}(.|\n)*rm -r {tmp_path}"):
+        lock.refuse_unlock_if_alive(tmp_path, here)
+    lock.record_owner(tmp_path, dataclasses.replace(here, pid=dead_pid()))  # gone: unlock goes ahead
+    lock.refuse_unlock_if_alive(tmp_path, here)
+    lock.record_owner(tmp_path, dataclasses.replace(here, boot_id="another boot"))  # unknown: the user decides
+    lock.refuse_unlock_if_alive(tmp_path, here)
+    assert len(list(tmp_path.glob("*.lock"))) == 2  # refusing or not, this never removes anything
 
 
 def test_a_lock_without_owner_is_kept(tmp_path):
@@ -115,28 +129,64 @@ def mark_incomplete(meta: Path, key: str, chunk: int = 0) -> None:
     path.write_text('{"external_jobid": null}')
 
 
-def test_killed_outputs_come_back_empty_and_present_ones_are_untouched(tmp_path, monkeypatch):
+def mark_built(meta: Path, key: str) -> None:
+    """A metadata record as Snakemake writes one for each output it built."""
+    path = meta / "metadata" / urlsafe_b64encode(key.encode()).decode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"rule": "score"}')
+
+
+def test_what_a_kill_deletion_or_damage_left_is_found_and_marked_for_rerun(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     meta = tmp_path / ".snakemake"
-    mark_incomplete(meta, "results/runs/tpp/2e9/L1-d32-h2/seed0/samples_raw.parquet")
-    mark_incomplete(meta, "results/runs/tpp/6e9/L1-d32-h2/seed0/samples_raw.parquet", chunk=10)
-    mark_incomplete(meta, "results/tables/runs.parquet")
+    killed = "results/runs/tpp/2e9/L1-d32-h2/seed0/samples_raw.parquet"
+    killed_long = "results/runs/tpp/6e9/L1-d32-h2/seed0/samples_raw.parquet"
+    mark_incomplete(meta, killed)
+    mark_incomplete(meta, killed_long, chunk=10)
+    mark_incomplete(meta, "results/tables/runs.parquet")  # present: Snakemake's rerun-incomplete reruns it
     mark_incomplete(meta, "/etc/outside.parquet")  # never written outside the working directory
     (meta / "incomplete" / "migration_underway").write_text("")
+    deleted = "results/runs/tpp/2e9/L1-d32-h2/seed0/metrics.parquet"
+    mark_built(meta, deleted)
+    mark_built(meta, "results/runs/tpp/9e9/L1-d32-h2/seed0/metrics.parquet")  # another grid's: no rule makes it
     Path("results/tables").mkdir(parents=True)
     Path("results/tables/runs.parquet").write_text("half a table")
+    Path("results/tuning/tpp").mkdir(parents=True)
+    Path("results/tuning/tpp/best.json").write_text('{"lr": 0.0')
+    Path("results/tuning/tpp/model.pt").write_bytes(b"PK\x03\x04 truncated")
 
-    restored = resume.restore_killed_outputs(meta)
-    assert sorted(map(str, restored)) == [
-        "results/runs/tpp/2e9/L1-d32-h2/seed0/samples_raw.parquet",
-        "results/runs/tpp/6e9/L1-d32-h2/seed0/samples_raw.parquet",
+    def is_output(path):
+        return "9e9" not in path
+
+    redo = resume.files_to_redo(Path("results"), meta, is_output)
+    assert [(str(p), why.split(" (")[0]) for p, why in redo] == [
+        (deleted, "missing, though built before"),
+        (killed, "missing, its job killed"),
+        (killed_long, "missing, its job killed"),
+        ("results/tuning/tpp/best.json", "damaged"),
+        ("results/tuning/tpp/model.pt", "damaged"),
     ]
-    assert all(p.stat().st_size == 0 for p in restored)
-    assert Path("results/tables/runs.parquet").read_text() == "half a table"
-    assert resume.restore_killed_outputs(meta) == []
+    resume.mark_for_rerun(meta, [p for p, _ in redo])
+    assert all(p.stat().st_size == 0 for p, _ in redo)
+    assert set(map(str, resume.marked_incomplete(meta))) == {str(p) for p, _ in redo} | {"results/tables/runs.parquet"}
+    # marked, they are Snakemake's incomplete outputs now: nothing more to do here
+    assert resume.files_to_redo(Path("results"), meta, is_output) == []
 
 
-def test_damaged_tables_are_found_and_whole_ones_and_temporaries_are_not(tmp_path):
+def test_a_marker_is_what_snakemake_writes(tmp_path):
+    """The marker round-trips through Snakemake's own reader."""
+    from snakemake.persistence.file import FilePersistence  # noqa: F401  (the module that reads it)
+
+    key = "results/runs/" + "x" * 400 + "/samples_raw.parquet"  # longer than a file name may be
+    resume.mark_incomplete(tmp_path, Path(key))
+    assert resume.marked_incomplete(tmp_path) == [Path(key)]
+    assert json.loads(next(p for p in (tmp_path / "incomplete").rglob("*") if p.is_file()).read_text()) == {
+        "external_jobid": None}
+
+
+def test_damage_is_found_by_suffix_and_whole_files_and_temporaries_are_not(tmp_path):
+    import torch
+
     table = pd.DataFrame({"run_id": ["a", "b"], "loss": [1.0, 2.0]})
     table.to_parquet(tmp_path / "whole.parquet")
     data = (tmp_path / "whole.parquet").read_bytes()
@@ -144,8 +194,15 @@ def test_damaged_tables_are_found_and_whole_ones_and_temporaries_are_not(tmp_pat
     (tmp_path / "runs" / "truncated.parquet").write_bytes(data[: len(data) // 2])
     (tmp_path / "empty.parquet").write_bytes(b"")
     (tmp_path / ".whole.1a2b3c4d.tmp.parquet").write_bytes(data[:10])
-    damaged = resume.damaged_tables(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p, _ in damaged] == ["empty.parquet", "runs/truncated.parquet"]
+    torch.save({"w": torch.zeros(10)}, tmp_path / "model.pt")
+    model = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "runs" / "model.pt").write_bytes(model[:-30])
+    (tmp_path / "best.json").write_text('{"lr": 1}')
+    (tmp_path / "runs" / "best.json").write_text('{"lr": ')
+    (tmp_path / "figure.png").write_bytes(b"not checked")
+    damaged = resume.damaged_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in damaged] == [
+        "empty.parquet", "runs/best.json", "runs/model.pt", "runs/truncated.parquet"]
     assert all(why for _, why in damaged)
 
 

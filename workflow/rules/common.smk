@@ -1,18 +1,18 @@
 # Config validation and glue. Validation (pipeline/config.py, pipeline/grid.py) runs when
 # the Snakefile is parsed, so a bad config fails before any job runs and before anything is written.
+import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir)))
-
-from pipeline import grid, lock, resume
-from pipeline.config import ConfigError, check_config, check_device, coerce_scientific
+from pipeline import fingerprint, grid, lock, resume
+from pipeline.config import ConfigError, check_config, check_device, exit_on_yaml_error, read_config
 
 RESULTS = "results"
 
 
-config.update(coerce_scientific(dict(config)))
+exit_on_yaml_error(*workflow.config_settings.configfiles)  # the presets: an alias, named by line
 try:
+    config.update(read_config(dict(config)))
     check_config(config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
     GRID = grid.plan_grid(config)
 except ConfigError as err:
@@ -34,11 +34,13 @@ def run_dirs() -> list[str]:
     ]
 
 
+# Only the planned values: a file of another grid (an earlier config's budget, shape or seed)
+# matches no rule, so pipeline.resume never takes it for one of this run's outputs.
 wildcard_constraints:
     arch="|".join(ARCHS),
-    budget="[0-9.]+e[0-9]+",
-    shape=r"L\d+-d\d+-h\d+",
-    seed=r"\d+",
+    budget="|".join(map(re.escape, BUDGETS)),
+    shape="|".join(sorted({re.escape(p["shape_tag"]) for p in GRID})),
+    seed="|".join(SEEDS),
 
 
 def run_id(wildcards) -> str:
@@ -63,33 +65,57 @@ def per_run(filename: str) -> list[str]:
 USES_GPU = config["resources"]["device"] == "cuda"
 
 
-# --- taking up after a killed run ----------------------------------------------
-def resume_after_kill() -> None:
-    """Remove a killed run's lock, and make this run redo what the kill interrupted (pipeline.lock,
-    pipeline.resume). Nothing is touched while another run may hold the directory."""
-    locks = Path(".snakemake/locks")
+# --- taking up after a kill, a deletion or damage -------------------------------
+# Commands that run no job and must change nothing (besides -n / --dry-run).
+INSPECTING = ("touch", "report", "lint", "list_rules", "list_target_rules", "dag", "rulegraph", "filegraph",
+              "d3dag", "summary", "detailed_summary", "archive", "cleanup_metadata", "list_changes",
+              "list_input_changes", "list_params_changes", "list_untracked", "delete_all_output",
+              "delete_temp_output", "generate_unit_tests", "containerize", "print_compilation")
+
+
+def command_line():
+    """What the snakemake command line asks for (its own parser: -np is -n -p)."""
+    from snakemake.cli import get_argument_parser
+
+    return get_argument_parser().parse_known_args(sys.argv[1:])[0]
+
+
+def resume_after_kill(is_output) -> None:
+    """Remove a killed run's lock, and make this run redo what a kill interrupted or a user
+    deleted or damaged (pipeline.lock, pipeline.resume), with everything built from it. A dry
+    run says what a real run would do and changes nothing. Nothing is touched while another
+    run may hold the directory; --unlock refuses while the lock's owner provably runs."""
+    locks, meta, here = Path(".snakemake/locks"), Path(".snakemake"), lock.this_process()
+    args = command_line()
+    if args.unlock:
+        try:
+            lock.refuse_unlock_if_alive(locks, here)
+        except lock.LockHeld as held:
+            sys.exit(str(held))
+        return
+    if args.dryrun or any(getattr(args, name, None) for name in INSPECTING):
+        if lock.read_owner(locks) and any(locks.glob("*.lock")):
+            print("Dry run: the directory is locked; a real run decides whether the lock is stale.", file=sys.stderr)
+        redo = resume.files_to_redo(Path(RESULTS), meta, is_output)
+        if redo:
+            listed = "\n  ".join(f"{path}: {why}" for path, why in redo)
+            print(f"Dry run: a real run rebuilds these {len(redo)} outputs, with everything built from them "
+                  f"(not shown in the job list below):\n  {listed}", file=sys.stderr)
+        return
     try:
-        note = lock.release_if_stale(locks, lock.this_process())
+        note = lock.release_if_stale(locks, here)
     except lock.LockHeld as held:
-        print(f"{held}", file=sys.stderr)  # Snakemake then refuses to run (a dry run only warns)
+        print(f"{held}", file=sys.stderr)  # Snakemake then refuses to run
         return
     if note:
         print(note, file=sys.stderr)
     for path in resume.leftover_temporaries(Path(RESULTS)):
         path.unlink()
-    for path, why in resume.damaged_tables(Path(RESULTS)):
-        path.unlink()
-        print(f"{path}: damaged ({why}); removed, so its rule rebuilds it.", file=sys.stderr)
-    killed = resume.restore_killed_outputs(Path(".snakemake"))  # after the above: these are empty
-    if killed:
-        listed = "\n  ".join(map(str, killed[:10])) + ("\n  ..." if len(killed) > 10 else "")
-        print(f"{len(killed)} outputs of jobs killed in an earlier run are redone, with everything built from them:\n  {listed}",
-              file=sys.stderr)
-
-
-# Job processes parse the Snakefile too, under their parent's lock; --unlock only removes locks.
-if workflow.is_main_process and "--unlock" not in sys.argv:
-    resume_after_kill()
+    redo = resume.files_to_redo(Path(RESULTS), meta, is_output)
+    resume.mark_for_rerun(meta, [path for path, _ in redo])
+    if redo:
+        listed = "\n  ".join(f"{path}: {why}" for path, why in redo[:10]) + ("\n  ..." if len(redo) > 10 else "")
+        print(f"{len(redo)} outputs are rebuilt, with everything built from them:\n  {listed}", file=sys.stderr)
 
 
 onstart:
