@@ -165,17 +165,23 @@ def gap_sentences(fits: pd.DataFrame) -> list[str]:
             lc_r = lc.loc[r.budget] if r.budget in lc.index else None
             bits.append(f"ΔC {ci(r)}" + (f", ΔC_lc {ci(lc_r)}" if lc_r is not None else "") + f" at {flops_text(r.budget)}")
             survive.setdefault(_survives(r, lc_r), []).append(flops_text(r.budget))
-        compared = grp[grp["estimate"].notna()]
         trend = ""
-        if len(compared) >= 2:
-            first, last = compared.iloc[0], compared.iloc[-1]
-            way = "widens" if abs(last.estimate) > abs(first.estimate) else "narrows"
-            trend = (f" From {flops_text(first.budget)} to {flops_text(last.budget)} FLOPs the gap in C {way} "
-                     f"({num(first.estimate)} to {num(last.estimate)}).")
+        change = fit_rows(fits, kind="paired_delta_change", variant=variant, x="default_decoding")
+        for r in change[change["metric"].isin(["creativity", "creativity_lc"])].itertuples():
+            lo_b, hi_b = _budget_range(r.note)
+            way = {1: ": towards the EBT", -1: ": towards the Transformer++", 0: ", not distinguishable from 0",
+                   None: ""}[sign(r)]
+            trend += (f" From {lo_b} to {hi_b} FLOPs Δ{'C' if r.metric == 'creativity' else 'C_lc'} changes by "
+                      f"{ci(r)}{way}.")
         control = " ".join(f"At {', '.join(b)}: {text}." for text, b in survive.items())
         out.append(f"{label} minus Transformer++ at equal training compute (default decodings): " + "; ".join(bits)
                    + "." + trend + (" " + control if control else ""))
     return out
+
+
+def _budget_range(note: str) -> tuple[str, str]:
+    m = re.search(r"delta at (\S+) minus delta at (\S+) FLOPs", str(note))
+    return (m.group(2), m.group(1)) if m else ("the smallest", "the largest budget")
 
 
 def _survives(c_row, lc_row) -> str:

@@ -41,6 +41,7 @@ Kinds (module that computes them):
     paired_delta          (paired) EBT minus Transformer++ per shared budget; x = default_decoding
                           | matched_inference_flops; parameters delta, treatment (EBT),
                           baseline (tpp), n_correct rows, *_inference_flops.
+    paired_delta_change   (paired) delta at the largest comparable budget minus at the smallest, per seed.
     power_law, power_law_curve  (scaling) correct_rate, validity, creativity against
                           flops_measured, params, tokens, on the frontier and all runs.
     isoflop_optimum       (isoflop) per (arch, variant, budget, metric, axis in params, d/L).

@@ -12,6 +12,10 @@ choices are compared:
   whose inference FLOPs per sample, measured on every compared run itself, are <= L. An
   arm with no such setting is not comparable at matched FLOPs, and the row says so.
 
+How the gap changes with compute: a paired_delta_change row per (variant, comparison,
+metric) holds Δ at the largest comparable budget minus Δ at the smallest, per seed (the
+same seed value at both budgets), with the seed-level interval.
+
 A comparison is refused (estimate NaN, note "not comparable: ...") where either arm has
 fewer than `min_correct` correct walks over its compared runs: a rate or a novelty of a
 handful of walks says nothing about the architecture. Intervals: analysis/intervals.py
@@ -86,6 +90,7 @@ def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resamp
                              note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and tpp ({_fmt(tpp['budget'])})"))
             continue
         names = {"ebt": arch_name(label), "tpp": arch_name("tpp")}
+        per_budget: dict[tuple[str, str], dict[float, np.ndarray]] = {}
         for budget in shared:
             arms = {"ebt": compute_optimal_runs(ebt[ebt["budget"] == budget]),
                     "tpp": compute_optimal_runs(tpp[tpp["budget"] == budget])}
@@ -98,11 +103,29 @@ def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resamp
                 common = dict(ids, budget=float(budget), x=x, n=len(stats.prompt_ids),
                               decoding=f"{decodings['ebt']} vs {decodings['tpp']}" if decodings else "")
                 rows += _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws,
-                                         min_correct)
+                                         min_correct, per_budget)
+        rows += _change_rows(ids, per_budget)
     return rows
 
 
-def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws, min_correct) -> list[dict]:
+def _change_rows(ids: dict, per_budget: dict) -> list[dict]:
+    """Δ at the largest comparable budget minus Δ at the smallest, per (comparison, metric)."""
+    rows = []
+    for (x, metric), by_budget in sorted(per_budget.items()):
+        if len(by_budget) < 2:
+            continue
+        lo, hi = min(by_budget), max(by_budget)
+        iv = intervals.seed_interval(by_budget[hi] - by_budget[lo])
+        rows.append(dict(ids, kind="paired_delta_change", x=x, metric=metric, parameter="change", n=len(by_budget),
+                         n_seeds=iv.n_seeds, **iv.fields())
+                    | {"note": "; ".join(p for p in (iv.note, f"delta at {flops_text(hi)} minus delta at "
+                                                               f"{flops_text(lo)} FLOPs") if p)})
+    return rows
+
+
+def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws, min_correct,
+                     per_budget) -> list[dict]:
+    """The rows of one (budget, comparison); per_budget collects each comparable Δ's per-seed values."""
     if not decodings:  # matched FLOPs refused: no setting fits
         return [dict(common, metric=m, parameter="delta", note=note) for m in METRICS if m in stats.sums]
     counts = {s: resample.n_correct(stats, arms[s]["run_id"], decodings[s]) for s in arms}
@@ -121,6 +144,8 @@ def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stat
         fields = delta.fields() | {"note": "; ".join(p for p in (delta.note, note) if p)}
         if refused:
             fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
+        else:
+            per_budget.setdefault((common["x"], metric), {})[common["budget"]] = per_seed["ebt"] - per_seed["tpp"]
         rows.append(dict(common, metric=metric, parameter="delta", n_boot=draws.n_boot, n_seeds=delta.n_seeds,
                          **fields))
     for side, parameter in (("ebt", "treatment_inference_flops"), ("tpp", "baseline_inference_flops")):

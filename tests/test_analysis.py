@@ -657,7 +657,7 @@ def test_pareto_per_level_without_oracles(fit_table):
 
 def test_fits_columns_kinds_and_round_trip(fit_table, tmp_path):
     assert list(fit_table.columns) == fits.COLUMNS
-    assert {"loss_floor", "excess_loss", "training", "paired_delta", "power_law", "power_law_curve", "scaling_rate",
+    assert {"loss_floor", "excess_loss", "training", "paired_delta", "paired_delta_change", "power_law", "power_law_curve", "scaling_rate",
             "isoflop_optimum", "isoflop_power_law", "tradeoff_slope", "tradeoff_net", "tradeoff_scaling",
             "pareto_hypervolume", "pareto_front", "pareto_hv_delta", "thinking_effect", "error_share", "error_shift",
             "summary"} == set(fit_table["kind"])
@@ -826,7 +826,9 @@ def test_findings_first_screen_answers(fit_table):
     first = page[page.index("class=answer"):page.index("</div>")]
     assert first.count("<p>") <= 5
     assert "Transformer++ 0.12 (24 of 200 answers) at 1e15" in first  # correct rate with counts
-    assert "ΔC -0.48 [" in first and "gap in C widens" in first
+    assert "ΔC -0.48 [" in first and "From 1e16 to 1e18 FLOPs ΔC changes by -1.44 [" in first
+    change = one(fit_table, kind="paired_delta_change", x="default_decoding", metric="creativity")
+    assert change["estimate"] == pytest.approx(6 * (0.64 - 0.96) - 6 * (0.16 - 0.24))
     assert "whether ΔC survives length control is unknown" in first  # the study has no novelty_lc
     assert "loss floor is 1 [0.99, 1.01]" in first and "exponent ratio 1.3" in first
     assert "What cannot be concluded" in first
