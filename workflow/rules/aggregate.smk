@@ -12,7 +12,7 @@ rule aggregate:
         curves=f"{RESULTS}/tables/curves.parquet",
     params:
         decoding=config["decoding"],
-        architectures=ARCHS,
+        code=fingerprint.code_version("workflow/scripts/aggregate.py"),
     log:
         f"{RESULTS}/logs/aggregate.log",
     resources:

@@ -37,6 +37,7 @@ for figure, (function, tables, category, subcategory) in FIGURES.items():
             ),
         params:
             function=function,
+            code=fingerprint.code_version("workflow/scripts/plot.py", "analysis." + function.split(".")[0]),
         log:
             f"{RESULTS}/logs/plot_{figure}.log",
         resources:

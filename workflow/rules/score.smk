@@ -10,6 +10,7 @@ rule score:
         scored=f"{RUN_DIR}/samples.parquet",
         metrics=f"{RUN_DIR}/metrics.parquet",
     params:
+        code=fingerprint.code_version("workflow/scripts/score.py"),
         num_nodes=config["graph"]["num_nodes"],
         task=config["task"],
         scoring=config["scoring"],
@@ -33,6 +34,7 @@ rule baseline:
         scored=f"{RESULTS}/baseline/samples.parquet",
         metrics=f"{RESULTS}/baseline/metrics.parquet",
     params:
+        code=fingerprint.code_version("workflow/scripts/baseline.py"),
         num_nodes=config["graph"]["num_nodes"],
         task=config["task"],
         scoring=config["scoring"],

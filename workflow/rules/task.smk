@@ -8,6 +8,7 @@ rule build_task:
         loss_floor=f"{RESULTS}/task/loss_floor.parquet",
     params:
         graph=config["graph"],
+        code=fingerprint.code_version("workflow/scripts/build_task.py"),
         task=config["task"],
         corpus=config["corpus"],
         seed=config["seed"],
