@@ -10,8 +10,8 @@ writes a newer one with no jobs)
 """
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -66,4 +66,8 @@ def main(path=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stage_times",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("log", nargs="?", help="a Snakemake log (default: the newest in .snakemake/log/ "
+                                               "in which a job finished)")
+    main(parser.parse_args().log)
