@@ -37,4 +37,5 @@ rule all:
 # Last, when every rule is known: redo what a kill, a deletion or damage left (common.smk).
 # Job processes parse the Snakefile too, under their parent's lock.
 if workflow.is_main_process:
+    refuse_a_report_without_its_run()
     resume_after_kill(lambda path: any(rule.is_producer(path) for rule in workflow.rules))

@@ -4,6 +4,10 @@
 into the dict it replaces, anything else (a number, a list) replaces the default whole.
 merge() calls the function Snakemake merges with (snakemake.utils.update_config), so tests
 and tools see exactly the config a run would.
+
+Each preset's run keeps its results apart (results_dir): results of different presets never
+mix in one table or report. Within one directory, a changed value reruns exactly the jobs that
+read it (Snakemake's params trigger), so editing a preset needs no new directory.
 """
 from __future__ import annotations
 
@@ -29,3 +33,10 @@ def load_config(preset=None) -> dict:
     if preset is not None and Path(preset).resolve() != DEFAULTS:
         cfg = merge(cfg, yaml.safe_load(Path(preset).read_text()) or {})
     return cfg
+
+
+def results_dir(configfiles) -> str:
+    """Where a run with these --configfile presets keeps its results: results/ for config.yaml
+    alone, results-<preset name>/ (names joined by +) with presets."""
+    names = [Path(f).stem for f in configfiles if Path(f).resolve() != DEFAULTS]
+    return "results-" + "+".join(names) if names else "results"

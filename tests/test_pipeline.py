@@ -287,3 +287,27 @@ def test_leftover_temporaries_are_exactly_the_names_atomic_path_uses(tmp_path):
     (tmp_path / "runs" / ".hidden.parquet").write_bytes(b"not ours")
     (tmp_path / "runs" / "model.pt").write_bytes(b"finished")
     assert sorted(p.name for p in resume.leftover_temporaries(tmp_path)) == sorted(leftovers)
+
+
+# --- results of different presets never mix ----------------------------------------
+def test_each_preset_keeps_its_results_apart():
+    from pipeline.presets import DEFAULTS, results_dir
+
+    assert results_dir([]) == "results" and results_dir([DEFAULTS]) == "results"
+    assert results_dir([REPO / "workflow/presets/tiny.yaml"]) == "results-tiny"
+    assert results_dir(["a/tiny.yaml", "b/gpu.yml"]) == "results-tiny+gpu"
+
+
+def test_a_report_without_the_presets_run_is_refused_naming_where_the_runs_are(tmp_path):
+    """The README's report command after a preset run: refused, not a report whose front page
+    describes the default grid beside the preset's figures."""
+    from conftest import run_snakemake
+
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    (tmp_path / "results-tiny/tables").mkdir(parents=True)
+    (tmp_path / "results-tiny/tables/fits.parquet").write_bytes(b"")
+    result = run_snakemake(tmp_path, "--cores", "1", "--report", "results/report.html", timeout=120)
+    assert result.returncode == 1
+    assert ("--report: results/ holds no finished run of this config (results/tables/fits.parquet is missing). "
+            "Finished runs: results-tiny/tables/fits.parquet") in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "results").exists()

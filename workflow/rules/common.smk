@@ -1,13 +1,16 @@
 # Config validation and glue. Validation (pipeline/config.py, pipeline/grid.py) runs when
 # the Snakefile is parsed, so a bad config fails before any job runs and before anything is written.
+import functools
 import re
 import sys
 from pathlib import Path
 
 from pipeline import fingerprint, grid, lock, resume
 from pipeline.config import ConfigError, check_config, check_device, exit_on_yaml_error, read_config
+from pipeline.presets import results_dir
 
-RESULTS = "results"
+# results/ for config.yaml, results-<preset>/ for --configfile PRESET: presets never mix.
+RESULTS = results_dir(workflow.config_settings.configfiles)
 
 
 exit_on_yaml_error(*workflow.config_settings.configfiles)  # the presets: an alias, named by line
@@ -73,11 +76,23 @@ INSPECTING = ("touch", "report", "lint", "list_rules", "list_target_rules", "dag
               "delete_temp_output", "generate_unit_tests", "containerize", "print_compilation")
 
 
+@functools.cache
 def command_line():
     """What the snakemake command line asks for (its own parser: -np is -n -p)."""
     from snakemake.cli import get_argument_parser
 
     return get_argument_parser().parse_known_args(sys.argv[1:])[0]
+
+
+def refuse_a_report_without_its_run() -> None:
+    """A report over a directory without a finished run of this config would describe this
+    config's grid beside whatever figures lie there; say where the runs are instead."""
+    if not command_line().report or Path(RESULTS, "tables/fits.parquet").exists():
+        return
+    others = sorted(str(p) for p in Path(".").glob("results*/tables/fits.parquet"))
+    sys.exit(f"--report: {RESULTS}/ holds no finished run of this config ({RESULTS}/tables/fits.parquet is missing)."
+             + (f" Finished runs: {', '.join(others)}; a run with --configfile PRESET keeps its results in "
+                "results-PRESET/, so pass the same --configfile to --report." if others else " Run the workflow first."))
 
 
 def resume_after_kill(is_output) -> None:
