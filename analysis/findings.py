@@ -221,23 +221,39 @@ def loss_sentence(fits: pd.DataFrame) -> str:
     return text + "."
 
 
+def refusal_reason(note) -> str:
+    """The 'not comparable: ...' clause of a note, without the prefix; '' if there is none."""
+    m = re.search(r"not comparable: ([^;]*(?:; each needs >= \d+ \(fit.min_correct\))?)", str(note))
+    return m.group(1) if m else ""
+
+
 def cannot_sentence(fits: pd.DataFrame) -> str:
-    refused = fits[fits["note"].astype(str).str.startswith("not comparable") & (fits["kind"] == "paired_delta")
-                   & (fits["metric"] == "creativity") & (fits["parameter"] == "delta")]
+    deltas = with_label(fits[(fits["kind"] == "paired_delta") & (fits["metric"] == "creativity")
+                             & (fits["parameter"] == "delta") & (fits["x"] == "default_decoding")])
+    counts = fit_rows(fits, kind="paired_delta", x="default_decoding", metric="n_correct")
     bits = []
-    for r in with_label(refused).itertuples():
-        counts = r.note.split(";")[0].replace("not comparable: ", "")
-        bits.append(f"{arch_name(r.arch_label)} at {flops_text(r.budget)} ({r.x.replace('_', ' ')}: {_esc(counts)})")
-    refused_all = fits["note"].astype(str).str.startswith("not comparable").sum()
+    for label, grp in deltas[deltas["note"].map(refusal_reason).astype(bool)].groupby(LABEL, sort=True):
+        cells = []
+        for budget in sorted(grp["budget"]):
+            c = counts[(counts[LABEL] == label) & (counts["budget"] == budget)].set_index("parameter")["estimate"]
+            cells.append(f"{flops_text(budget)} ({int(c.get('treatment', 0))} vs {int(c.get('baseline', 0))})")
+        bits.append(f"{arch_name(label)} − Transformer++ at {', '.join(cells)}")
+    n_refused = int(fits["note"].map(refusal_reason).astype(bool).sum())
     text = "What cannot be concluded: "
-    text += ("EBT − Transformer++ where an arm has fewer correct walks than fit.min_correct: " + "; ".join(bits)
-             + f" ({refused_all} rows of the table are refused in all)") if bits else "every paired cell was comparable"
+    text += (f"comparisons where an arm has fewer than {_min_correct(fits)} correct walks (EBT vs Transformer++ "
+             f"counts at the default decodings): " + "; ".join(bits) + f"; {n_refused} rows of fits.parquet are "
+             "refused in all") if bits else "every paired cell at the default decodings was comparable"
     gate = fits[fits["note"].astype(str).str.startswith("not estimable")].drop_duplicates("kind")
     for r in gate.itertuples():
         what = {"power_law": "exponents", "scaling_rate": "exponent ratios", "tradeoff_scaling": "trade-off trends",
                 "isoflop_optimum": "IsoFLOP optima", "isoflop_power_law": "optimal-size laws"}.get(r.kind, r.kind)
         text += f"; {what} are not estimable ({_esc(r.note.split(';')[0].replace('not estimable: ', ''))})"
     return text + "."
+
+
+def _min_correct(fits: pd.DataFrame) -> str:
+    m = fits["note"].astype(str).str.extract(r"each needs >= (\d+)")[0].dropna()
+    return m.iloc[0] if len(m) else "fit.min_correct"
 
 
 def with_label(rows: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +299,7 @@ def compact_table(fits: pd.DataFrame) -> str:
 def _delta_cell(row) -> str:
     if np.isfinite(row.estimate):
         return ci(row)
-    return "not comparable" if str(row.note).startswith("not comparable") else "n/a"
+    return "not comparable" if refusal_reason(row.note) else "n/a"
 
 
 # ------------------------------------------------------------------ details

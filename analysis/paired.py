@@ -6,11 +6,13 @@ the test prompts, so the intervals need no correction for picking a winner. Two 
 choices are compared:
 
 * default_decoding: Transformer++ greedy against EBT think_x1 (its training step count);
-* matched_inference_flops: the level L is the smaller of the two arms' most expensive
-  non-oracle settings (each arm's cheapest run, so every compared run can reach it). Each
-  arm then uses its best setting by creativity (seed mean) among the non-oracle settings
-  whose inference FLOPs per sample, measured on every compared run itself, are <= L. An
-  arm with no such setting is not comparable at matched FLOPs, and the row says so.
+* matched_inference_flops: a common cap L on inference FLOPs per answer, the smaller of the
+  two arms' most expensive non-oracle settings, raised where needed to the more expensive
+  arm's cheapest setting so that both arms have one. Each arm then uses its best setting
+  by creativity (seed mean) among the non-oracle settings whose FLOPs per answer, measured
+  on every compared run itself, are <= L (not its most expensive one, and not FLOPs
+  averaged over shapes). Were an arm left without such a setting, it is not comparable
+  at matched FLOPs, and the row says so.
 
 How the gap changes with compute: a paired_delta_change row per (variant, comparison,
 metric) holds Δ at the largest comparable budget minus Δ at the smallest, per seed (the
@@ -60,8 +62,10 @@ def matched_decodings(menus: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[s
     menus = menus[~is_oracle(menus["decoding"])].dropna(subset=["flops"])
     if set(menus["side"]) != {"tpp", "ebt"}:
         return {}, {}, "no inference FLOPs for one of the arms"
-    top = menus.groupby(["side", "run_id"])["flops"].max()
-    level = float(top.groupby("side").min().min())
+    per_run = menus.groupby(["side", "run_id"])["flops"]
+    cheapest = per_run.min().groupby("side").max()  # what every run of a side can get down to
+    dearest = per_run.max().groupby("side").min()  # what every run of a side can reach
+    level = float(max(dearest.min(), cheapest.max()))
     worst = menus.groupby(["side", "decoding"])["flops"].max().rename("flops").reset_index()
     eligible = worst[worst["flops"] <= level * (1 + 1e-9)].merge(scores, on=["side", "decoding"])
     chosen, flops = {}, {}
@@ -141,7 +145,7 @@ def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stat
             rows.append(dict(common, metric=metric, parameter=parameter, n_boot=draws.n_boot, **iv.fields(),
                              n_seeds=iv.n_seeds) | {"note": "; ".join(p for p in (iv.note, note) if p)})
         delta = intervals.paired_interval(per_seed["ebt"], per_seed["tpp"])
-        fields = delta.fields() | {"note": "; ".join(p for p in (delta.note, note) if p)}
+        fields = delta.fields() | {"note": "; ".join(p for p in (note, delta.note) if p)}
         if refused:
             fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
         else:
