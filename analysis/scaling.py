@@ -1,10 +1,11 @@
-"""Scaling laws of creativity, validity and loss, bootstrapped over seeds and prompts.
+"""Scaling laws of correct rate, walk validity and creativity, one fit per seed.
 
-Input: per-run values of each metric in every resample, shape (resamples, runs), row 0
-the observed data (resample.PromptStats gives them for prompt-level metrics; val_loss
-is the same in every row). Runs are grouped into cells (label, budget, depth, width);
-a cell's value is the seed-weighted mean of its runs (resample.cell_values), so the
-bootstrap resamples seeds and prompts, never shapes or runs.
+Input: per-run values of each metric in every prompt resample, shape (resamples, runs),
+row 0 the observed data (resample.PromptStats). Runs are grouped into cells (label,
+budget, depth, width). The law is fitted to each seed's cells separately, on the observed
+prompts and on every prompt resample; the estimate is the mean over seeds of the per-seed
+parameters, with the seed-level interval of analysis/intervals.py (t over seeds plus the
+prompt bootstrap), so the interval keeps its coverage with 3 seeds. Curves likewise, pointwise.
 
 * subset "all_runs": every cell is a point.
 * subset "frontier": per budget, the cell with the best value of the metric itself
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import resample
+from analysis import intervals, resample
 from analysis.powerlaw import batch_glm, batch_ols
 
 X_AXES = ("flops_measured", "params", "tokens")
@@ -90,37 +91,46 @@ def law_points(cells: resample.Cells, values: np.ndarray, x_axis: str, subset: s
     return np.log(x)[chosen], picked
 
 
+def _seed_weights(draws: resample.Draws, i: int) -> np.ndarray:
+    """Seed weights that keep only seed i, in every resample."""
+    w = np.zeros((len(draws.prompt), len(draws.seeds)))
+    w[:, i] = 1.0
+    return w
+
+
 def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], draws: resample.Draws,
                    ids: dict) -> list[dict]:
     """Rows of kind power_law and power_law_curve for one (arch, variant); run_values are
     (resamples, runs) in label_runs' order."""
     cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
-    gate = exponent_gate(cells.table["budget"])
+    budgets = cells.table["budget"].to_numpy(float)
+    gate = exponent_gate(budgets)
     rows = []
     for metric, (model, maximise, names) in MODELS.items():
         if metric not in run_values:
             continue
-        values = resample.cell_values(run_values[metric], cells, draws.seed)
-        frontier = frontier_choice(values, cells.table["budget"].to_numpy(float), maximise)
-        for x_axis in X_AXES:
-            if x_axis not in cells.table.columns:
-                continue
+        mean_values = resample.cell_values(run_values[metric], cells, np.ones_like(draws.seed))  # for notes, n
+        per_seed = [resample.cell_values(run_values[metric], cells, _seed_weights(draws, i))
+                    for i in range(len(draws.seeds))]
+        frontiers = [frontier_choice(v, budgets, maximise) for v in per_seed]
+        for x_axis in [x for x in X_AXES if x in cells.table.columns]:
             for subset in ("frontier", "all_runs"):
-                u, y = law_points(cells, values, x_axis, subset, maximise, frontier)
-                a, b = _fit(model, u, y) if not gate else (np.full(len(y), np.nan),) * 2
-                note = gate or _note(y[0], model)
-                if not np.isfinite(b[0]) and not gate and "not identified" not in note:
+                u0, y0 = law_points(cells, mean_values, x_axis, subset, maximise)
+                fits = [_fit(model, *law_points(cells, v, x_axis, subset, maximise, f)) if not gate else
+                        (np.full(len(v), np.nan),) * 2 for v, f in zip(per_seed, frontiers)]
+                a, b = np.stack([f[0] for f in fits], axis=1), np.stack([f[1] for f in fits], axis=1)  # (B+1, S)
+                note = gate or _note(y0[0], model)
+                if not np.isfinite(b[0]).any() and not gate and "not identified" not in note:
                     note = "; ".join(p for p in (note, "not identified: < 2 distinct x among the points, y all 0 "
                                                        "(or all 1), or separation") if p)
-                common = ids | dict(metric=metric, x=x_axis, subset=subset, method=model, n=int(np.isfinite(y[0]).sum()),
-                                    n_boot=int(np.isfinite(b[1:]).sum()), note=note)
+                common = ids | dict(metric=metric, x=x_axis, subset=subset, method=model,
+                                    n=int(np.isfinite(y0[0]).sum()), n_boot=draws.n_boot)
                 intercept = np.exp(a) if model != "glm_logit" else a
                 for name, est in zip(names, (intercept, b)):
-                    # Resamples say nothing about an estimate the data do not identify.
-                    lo, hi = resample.percentile_ci(est[1:]) if np.isfinite(est[0]) else (np.nan, np.nan)
-                    rows.append(dict(common, kind="power_law", parameter=name, estimate=float(est[0]),
-                                     ci_low=float(lo), ci_high=float(hi), ci_method="bootstrap_percentile"))
-                rows += _curve_rows(common, model, a, b, np.exp(u[0][np.isfinite(u[0])]))
+                    iv = intervals.seed_interval(est)
+                    rows.append(dict(common, kind="power_law", parameter=name, n_seeds=iv.n_seeds, **iv.fields())
+                                | {"note": "; ".join(p for p in (note, iv.note if not gate else "") if p)})
+                rows += _curve_rows(common, model, a, b, np.exp(u0[0][np.isfinite(u0[0])]))
     return rows
 
 
@@ -132,13 +142,15 @@ def _note(y: np.ndarray, model: str) -> str:
 
 
 def _curve_rows(common: dict, model: str, a: np.ndarray, b: np.ndarray, x_used: np.ndarray) -> list[dict]:
-    """The fitted curve and its pointwise 95% band on a grid over the fitted x range, for the figures."""
-    if len(x_used) == 0 or not np.isfinite(b[0]):
+    """The fitted curve (mean over seeds) and its pointwise 95% band on a grid over the fitted
+    x range, for the figures. a, b: (resamples, seeds)."""
+    if len(x_used) == 0 or not np.isfinite(b[0]).any():
         return []
     grid = np.geomspace(x_used.min(), x_used.max(), CURVE_POINTS) if x_used.max() > x_used.min() else x_used[:1]
-    curves = predict(model, a, b, grid)  # (resamples, grid)
-    lo, hi = resample.percentile_ci(curves[1:])
-    return [dict(common, kind="power_law_curve", parameter="curve", x_value=float(g), estimate=float(c),
-                 ci_low=float(low), ci_high=float(high), ci_method="bootstrap_percentile")
-            for g, c, low, high in zip(grid, curves[0], lo, hi)]
-
+    curves = predict(model, a, b, grid)  # (resamples, seeds, grid)
+    rows = []
+    for g, k in zip(grid, range(len(grid))):
+        iv = intervals.seed_interval(curves[:, :, k])
+        rows.append(dict(common, kind="power_law_curve", parameter="curve", x_value=float(g), n_seeds=iv.n_seeds,
+                         **iv.fields()) | {"note": common.get("note", "")})
+    return rows
