@@ -59,8 +59,7 @@ def build_task_tables(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: i
     }
 
 
-def build_task(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int, validation_fraction: float
-               ) -> dict[str, pd.DataFrame]:
+def build_task(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int) -> dict[str, pd.DataFrame]:
     """The task tables of `build_task_tables`, with the validation sample every run shares
     marked in the corpus (column `validation`) and the Bayes-optimal loss: per corpus row
     (`loss_tokens`, `floor_nats`: its floor summed over its loss tokens, NaN where a
@@ -68,7 +67,7 @@ def build_task(graph_cfg: dict, task_cfg: dict, corpus_cfg: dict, seed: int, val
     validation rows; `corpus`, every row)."""
     tables = build_task_tables(graph_cfg, task_cfg, corpus_cfg, seed)
     corpus, prompts = tables["corpus"].copy(), tables["prompts"]
-    corpus["validation"] = validation_sample(corpus, prompts, validation_fraction, seed + 3)
+    corpus["validation"] = validation_sample(corpus, prompts, corpus_cfg["validation_fraction"], seed + 3)
     graph = load_graph(tables["graph"], tables["labels"], graph_cfg["num_nodes"], task_cfg["node_tokens"])
     posterior = WalkPosterior(graph, compositions.from_table(graph, tables["heldout"]),
                               demonstration_hops(prompt_spec(task_cfg, seed + 1)), task_cfg["allow_revisits"])

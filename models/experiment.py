@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
 from .model import EBT, EBTConfig, ModelConfig, load_model
 from .tuning import apply_setting
-from .train import TrainConfig, resolve_device, train_to_budget
+from .train import PER_RUN_EBT_KEYS, PER_RUN_TRAIN_KEYS, TrainConfig, resolve_device, train_batch
 
 ARCHITECTURES = {  # config name -> (model family, variant)
     "tpp": ("tpp", "tpp"),
@@ -36,34 +37,45 @@ def ebt_config(arch: str, ebt_cfg: dict) -> EBTConfig | None:
     return EBTConfig(variant=variant, **ebt_cfg) if family == "ebt" else None
 
 
-def train_run(run: dict, corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len: int, model_cfg: dict,
-              train_cfg: dict, ebt_cfg: dict, setting: dict, device: str, threads: int, run_dir) -> tuple[dict, pd.DataFrame]:
-    """Train one run to its budget, with a tuning setting's values put into the train and
-    ebt config sections; returns its row of the runs table and its training curve."""
+def train_runs(runs: list[dict], settings: list[dict], corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len: int,
+               model_cfg: dict, train_cfg: dict, ebt_cfg: dict, device: str, threads: int,
+               run_dirs: list) -> list[tuple[dict, pd.DataFrame]]:
+    """Train runs of one architecture, shape and budget as batches (models.train.train_batch),
+    each with a tuning setting's values put into its train and ebt config sections; returns
+    each run's row of the runs table and its training curve, in the order given. Runs whose
+    settings differ in what a batch must share train as separate batches, one after another."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    family, _ = ARCHITECTURES[run["arch"]]
+    family, _ = ARCHITECTURES[runs[0]["arch"]]
     sequences, target_starts = encode_corpus(corpus, tokenizer)
-    train_cfg, ebt_cfg = apply_setting(setting, train_cfg, ebt_cfg)
-    cfg = dict(train_cfg)
-    cfg.pop("min_steps")  # a grid-planning bound (pipeline/grid.py), not a training setting
-    cfg["val_fraction"] = cfg.pop("validation_fraction")
-    cfg["betas"] = tuple(cfg["betas"])
-    result = train_to_budget(
-        model_cfg=ModelConfig(vocab_size=tokenizer.vocab_size, max_seq_len=max_seq_len, **run["shape"], **model_cfg),
-        arch=family,
-        ebt_cfg=ebt_config(run["arch"], ebt_cfg),
-        train_cfg=TrainConfig(**cfg, seed=run["seed"], device=device,
-                              num_threads=threads),
-        sequences=sequences,
-        target_starts=target_starts,
-        pad_id=tokenizer.pad_id,
-        flop_budget=run["budget"],
-        run_dir=run_dir,
-    )
-    curve = result.pop("curve")
-    summary = {"run_id": run["run_id"], **run["shape"], "budget": run["budget"], "seed": run["seed"],
-               "setting": json.dumps(setting, sort_keys=True), **result}
-    return summary, curve.assign(run_id=run["run_id"], arch=summary["arch"], variant=summary["variant"])
+    val_indices = np.flatnonzero(corpus["validation"].to_numpy()).tolist()
+    model = ModelConfig(vocab_size=tokenizer.vocab_size, max_seq_len=max_seq_len, **runs[0]["shape"], **model_cfg)
+    configs = [_run_configs(run, setting, train_cfg, ebt_cfg, device, threads) for run, setting in zip(runs, settings)]
+    batches: dict[str, list[int]] = {}
+    for i, (train, ebt) in enumerate(configs):
+        shared = {k: v for k, v in {**asdict(train), **(asdict(ebt) if ebt else {})}.items()
+                  if k not in PER_RUN_TRAIN_KEYS + PER_RUN_EBT_KEYS}
+        batches.setdefault(json.dumps(shared, sort_keys=True), []).append(i)
+    results = [None] * len(runs)
+    for members in batches.values():
+        summaries = train_batch(model, family, [configs[i][1] for i in members], [configs[i][0] for i in members],
+                                [run_dirs[i] for i in members], sequences, target_starts, tokenizer.pad_id,
+                                runs[members[0]]["budget"], val_indices)
+        for i, result in zip(members, summaries):
+            curve = result.pop("curve")
+            run, setting = runs[i], settings[i]
+            summary = {"run_id": run["run_id"], **run["shape"], "budget": run["budget"], "seed": run["seed"],
+                       "setting": json.dumps(setting, sort_keys=True), **result}
+            results[i] = summary, curve.assign(run_id=run["run_id"], arch=summary["arch"], variant=summary["variant"])
+    return results
+
+
+def _run_configs(run: dict, setting: dict, train_cfg: dict, ebt_cfg: dict, device: str,
+                 threads: int) -> tuple[TrainConfig, EBTConfig | None]:
+    train, ebt = apply_setting(setting, train_cfg, ebt_cfg)
+    train.pop("min_steps", None)  # a grid-planning bound (pipeline/grid.py), not a training setting
+    train = TrainConfig(**{**train, "betas": tuple(train["betas"])}, seed=run["seed"], device=device,
+                        num_threads=threads, eval_max_batches=None)
+    return train, ebt_config(run["arch"], ebt)
 
 
 SAMPLE_COLUMNS = ["run_id", "decoding", "prompt_id", "sample_index", "walk", "mean_logprob", "mean_energy",

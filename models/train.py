@@ -296,7 +296,7 @@ def _train_sample(data: RunData, sequences, target_starts, pad_id, cfg: TrainCon
     pick = np.random.default_rng([cfg.seed, 0x7EA1]).choice(data.train_idx, size=min(n, len(data.train_idx)),
                                                             replace=False)
     batches = eval_batches(sequences, target_starts, sorted(pick.tolist()), pad_id, data.length, cfg.batch_size,
-                           cfg.eval_max_batches, data.n_queries)
+                           len(data.val_batches) or 1, data.n_queries)
     return [b.to(device) for b in batches]
 
 

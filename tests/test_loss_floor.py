@@ -24,7 +24,7 @@ SMALL = dict(
 
 @pytest.fixture(scope="module")
 def small():
-    return build_task(SMALL["graph"], SMALL["task"], SMALL["corpus"], seed=5, validation_fraction=0.1)
+    return build_task(SMALL["graph"], SMALL["task"], {**SMALL["corpus"], "validation_fraction": 0.1}, seed=5)
 
 
 def square(num_labels=3):

@@ -12,7 +12,6 @@ rule build_task:
         task=config["task"],
         corpus=config["corpus"],
         seed=config["seed"],
-        validation_fraction=config["train"]["validation_fraction"],
     log:
         f"{RESULTS}/logs/build_task.log",
     resources:

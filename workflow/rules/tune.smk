@@ -1,6 +1,7 @@
 # The tuning stage. Every architecture gets the same number of sweep runs (config `tuning`:
-# the product of its search values), all on one shape at one budget; the grid then trains
-# with each architecture's best setting by val loss (results/tuning/{arch}/best.json).
+# the product of its search values), all on one shape at one budget, trained as one batch by
+# the train rule's template; the grid then trains with each architecture's best setting by
+# val loss (results/tuning/{arch}/best.json).
 from models.tuning import check_search, search_settings
 
 try:
@@ -10,55 +11,51 @@ except ValueError as err:
 
 TUNING = config["tuning"]
 TUNING_SETTINGS = {arch: search_settings(TUNING["search"][arch]) for arch in ARCHS}
+N_SETTINGS = len(TUNING_SETTINGS[ARCHS[0]])  # the same for every architecture (check_search)
 TUNE_DIR = f"{RESULTS}/tuning/{{arch}}/setting{{setting}}"
 
 
-def tuning_run_spec(wildcards) -> dict:
-    return {
-        "run_id": f"tune_{wildcards.arch}_{wildcards.setting}",
-        "arch": wildcards.arch,
-        "budget": float(TUNING["budget"]),
-        "shape": dict(TUNING["shape"]),
-        "seed": int(TUNING["seed"]),
-    }
+def per_setting(filename: str) -> list[str]:
+    return expand(f"{TUNE_DIR}/{filename}", setting=range(N_SETTINGS), allow_missing=True)
 
 
-rule tune_run:
-    wildcard_constraints:
-        setting=r"\d+",
+def tuning_specs(wildcards) -> list[dict]:
+    return [{"run_id": f"tune_{wildcards.arch}_{i}", "arch": wildcards.arch, "budget": float(TUNING["budget"]),
+             "shape": dict(TUNING["shape"]), "seed": int(TUNING["seed"])} for i in range(N_SETTINGS)]
+
+
+use rule train as tune_run with:
     input:
         corpus=f"{RESULTS}/task/corpus.parquet",
         labels=f"{RESULTS}/task/labels.parquet",
     output:
-        model=f"{TUNE_DIR}/model.pt",
-        summary=f"{TUNE_DIR}/train_summary.parquet",
-        curve=f"{TUNE_DIR}/curve.parquet",
+        models=per_setting("model.pt"),
+        summaries=per_setting("train_summary.parquet"),
+        curves=per_setting("curve.parquet"),
     params:
-        run=tuning_run_spec,
-        setting=lambda wc: TUNING_SETTINGS[wc.arch][int(wc.setting)],
+        runs=tuning_specs,
+        settings=lambda wc: TUNING_SETTINGS[wc.arch],
         num_nodes=config["graph"]["num_nodes"],
-        task=config["task"],
+        node_tokens=config["task"]["node_tokens"],
+        max_seq_len=sequence_limits(config["task"])[1],
         model=config["model"],
-        train=config["train"],
-        ebt=config["ebt"],
+        train=TRAIN_SECTION,
+        ebt=ebt_section,
         device=config["resources"]["device"],
+        code=fingerprint.code_version("workflow/scripts/train.py"),
     log:
-        f"{TUNE_DIR}/train.log",
+        f"{RESULTS}/tuning/{{arch}}/train.log",
     benchmark:
-        f"{TUNE_DIR}/train.benchmark.tsv"
-    threads: config["resources"]["threads_per_job"]
+        f"{RESULTS}/tuning/{{arch}}/train.benchmark.tsv"
     resources:
-        mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
+        mem_mb=config["resources"]["train_mem_mb"] * N_SETTINGS,
+        runtime=config["resources"]["train_runtime_min"] * N_SETTINGS,
         gpu=1 if USES_GPU else 0,
-    script:
-        "../scripts/train.py"
 
 
 rule tune_select:
     input:
-        summaries=lambda wc: expand(f"{TUNE_DIR}/train_summary.parquet", arch=wc.arch,
-                                    setting=range(len(TUNING_SETTINGS[wc.arch]))),
+        summaries=lambda wc: expand(f"{TUNE_DIR}/train_summary.parquet", arch=wc.arch, setting=range(N_SETTINGS)),
     output:
         best=f"{RESULTS}/tuning/{{arch}}/best.json",
         sweep=f"{RESULTS}/tuning/{{arch}}/sweep.parquet",
