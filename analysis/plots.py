@@ -16,7 +16,7 @@ from analysis.labels import (AXIS_LABELS, DEFAULT_DECODING, LABEL, arch_name, de
                              shape_values)
 from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, SHORT_AXIS, arch_color, arch_labels, budget_handles,
                                budget_palette, error_bars, fmt_flops, grid, legend_right, log_axis, no_data_figure,
-                               ok_metrics, ok_runs, padded_range, save, title)
+                               headline_rate, ok_metrics, ok_runs, padded_range, save, title)
 
 ISOFLOP_PLOT_AXES = ("params", "width_depth_ratio")  # the axes fits.parquet has optima on
 SCALING_AXES = ("flops_measured", "params", "tokens")
@@ -40,7 +40,7 @@ def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier"
         return curves.iloc[:0]
     fig, axes = grid(2, len(SCALING_AXES), width=4.4, height=3.6)
     drawn = []
-    for row, metric in enumerate(("creativity", "validity")):
+    for row, metric in enumerate(("creativity", headline_rate(points))):
         for col, x in enumerate(SCALING_AXES):
             ax = axes[row, col]
             for label in labels:
@@ -72,7 +72,8 @@ def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier"
             text += "\nno creativity law (see fits note)"
         handles.append(Line2D([], [], color=arch_color(label), marker="o", label=text))
     legend_right(fig, handles, f"{subset} runs; band: 95% bootstrap\n(seeds × prompts)")
-    fig.suptitle("Creativity (log-link GLM) and validity (logistic in ln X) against the EBT paper's axes", y=1.01)
+    fig.suptitle("Creativity (log-link GLM) and the correct rate (logistic in ln X) against the EBT paper's axes; "
+                 "curves only where an exponent is estimable", y=1.01)
     save(fig, out_path)
     return pd.concat(drawn, ignore_index=True) if drawn else curves.iloc[:0]
 

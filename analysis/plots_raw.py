@@ -16,8 +16,8 @@ from matplotlib.ticker import FixedLocator
 
 from analysis.labels import DEFAULT_DECODING, LABEL, arch_name, default_decoding, with_labels
 from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, arch_labels, budget_handles, budget_palette, fmt_flops,
-                               grid, grid_ticks, label_budgets, legend_right, no_data, no_data_figure, ok_metrics,
-                               ok_runs, save, title)
+                               grid, grid_ticks, headline_rate, label_budgets, legend_right, no_data, no_data_figure,
+                               ok_metrics, ok_runs, save, title)
 from creativity.scoring import ERROR_TYPES
 
 # The error-share columns in the scorer's check order (a walk's error is its first failed check).
@@ -58,11 +58,12 @@ def plot_error_shares(runs, metrics, out_path, **_) -> Path:
     return save(fig, out_path)
 
 
-def plot_thinking_curves(runs, metrics, out_path, metric: str = "creativity", **_) -> Path:
-    """EBT metric (level 0) against thinking-steps multiplier and against self-verification
-    candidates M, one line per budget, one row per EBT variant; Transformer++ greedy at the
-    same budget dashed."""
+def plot_thinking_curves(runs, metrics, out_path, metric: str | None = None, **_) -> Path:
+    """EBT metric (all levels; default the correct rate) against thinking-steps multiplier and
+    against self-verification candidates M, one line per budget, one row per EBT variant;
+    Transformer++ greedy at the same budget dashed."""
     data = ok_metrics(runs, metrics)
+    metric = metric or headline_rate(data)
     data = data[data["level"] == 0] if len(data) else data
     ebt = data[data["arch"] == "ebt"] if len(data) else data
     labels = arch_labels(ebt)
@@ -88,7 +89,7 @@ def plot_thinking_curves(runs, metrics, out_path, metric: str = "creativity", **
             ax.set_xscale("log", base=2)
             grid_ticks(ax, sub[x])
             ax.grid(alpha=0.3)
-            ax.set(xlabel=xlabel, ylabel=f"{METRIC_LABELS.get(metric, metric)}, level 0")
+            ax.set(xlabel=xlabel, ylabel=f"{METRIC_LABELS.get(metric, metric)}, all levels")
             title(ax, label, "thinking longer" if family == "think" else "self-verification")
     handles = budget_handles(budget_colors) + [Line2D([], [], color="grey", ls="--", label="Transformer++ greedy\n(same budget)")]
     legend_right(fig, handles, BUDGET_TITLE)

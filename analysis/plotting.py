@@ -30,8 +30,15 @@ ARCH_ORDER = ("tpp", "ebt-system1", "ebt-system2", "ebt")
 ARCH_COLORS = {"tpp": "#1f77b4", "ebt-system1": "#ff7f0e", "ebt-system2": "#2ca02c", "ebt": "#d62728"}
 _EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 METRIC_LABELS = {"val_loss": "validation loss (nats/token)", "creativity": "creativity C",
-                 "validity": "validity (share of valid outputs)", "novelty_valid": "novelty of valid outputs",
+                 "creativity_lc": "length-controlled creativity C_lc",
+                 "correct_rate": "correct rate (valid and meets I, X)",
+                 "validity": "walk validity (constraints not checked)", "novelty_valid": "novelty of valid outputs",
                  "utility": "utility"}
+
+
+def headline_rate(table: pd.DataFrame) -> str:
+    """The rate figures lead with: correct_rate where the table has it, else walk validity."""
+    return "correct_rate" if "correct_rate" in table.columns else "validity"
 BUDGET_TITLE = "budget (FLOPs)"
 
 
