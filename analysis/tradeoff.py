@@ -18,7 +18,8 @@ A unit with fewer than min_correct correct walks gets no net slope ("not compara
 Per (arch, variant, budget): the mean net slope at the default decoding of the budget's
 compute-optimal shape, over seeds, with the seed-level interval (analysis/intervals.py).
 "Does the trade-off close with scale?": the net slope regressed on ln(training FLOPs) over
-every cell, only where scaling.exponent_gate allows a trend (>= 4 budgets over >= 1 decade).
+every cell, one fit per seed with the seed-level interval, only where scaling.exponent_gate
+allows a trend (>= 4 budgets over >= 1 decade).
 """
 
 from __future__ import annotations
@@ -123,16 +124,19 @@ def _arm_rows(runs, stats, net, draws, refused_units, min_correct) -> list[dict]
 
 
 def _scaling_rows(label_runs: pd.DataFrame, values: np.ndarray, draws: resample.Draws, ids: dict) -> list[dict]:
-    """Net slope per cell regressed on ln FLOPs (joint prompt and seed bootstrap), where a trend is estimable."""
+    """Net slope per cell regressed on ln FLOPs, one fit per seed (seed-level interval), where a trend is estimable."""
     cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
-    per_cell = resample.cell_values(values, cells, draws.seed)
-    u = np.broadcast_to(np.log(cells.table["flops_measured"].to_numpy(float)), per_cell.shape)
+    u = np.log(cells.table["flops_measured"].to_numpy(float))
     gate = exponent_gate(cells.table["budget"])
-    intercept, coef = batch_ols(u, per_cell) if not gate else (np.full(len(per_cell), np.nan),) * 2
+    fits = np.full((2, len(values), len(draws.seeds)), np.nan)  # (intercept | slope, resamples, seeds)
+    for i in range(len(draws.seeds)) if not gate else []:
+        weights = np.zeros((len(values), len(draws.seeds)))
+        weights[:, i] = 1.0
+        per_cell = resample.cell_values(values, cells, weights)
+        fits[:, :, i] = batch_ols(np.broadcast_to(u, per_cell.shape), per_cell)
     rows = []
-    for parameter, v in (("slope_per_ln_flops", coef), ("intercept", intercept)):
-        lo, hi = resample.percentile_ci(v[1:]) if np.isfinite(v[0]) else (np.nan, np.nan)
-        rows.append(dict(ids, kind="tradeoff_scaling", x="flops_measured", parameter=parameter, estimate=float(v[0]),
-                         ci_low=float(lo), ci_high=float(hi), ci_method="bootstrap_percentile" if not gate else "",
-                         n=len(cells.table), n_boot=int(np.isfinite(v[1:]).sum()), note=gate))
+    for parameter, v in (("slope_per_ln_flops", fits[1]), ("intercept", fits[0])):
+        iv = intervals.seed_interval(v) if not gate else intervals.Interval(np.nan, np.nan, np.nan, 0, np.nan, gate)
+        rows.append(dict(ids, kind="tradeoff_scaling", x="flops_measured", parameter=parameter, n=len(cells.table),
+                         n_boot=draws.n_boot, n_seeds=iv.n_seeds, **iv.fields()))
     return rows
