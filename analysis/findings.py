@@ -322,21 +322,34 @@ def paired_table(fits: pd.DataFrame) -> str:
             f"<th>note</th></tr>{''.join(body)}</table>")
 
 
+def _refused_clause(rows: pd.DataFrame, what: str) -> str:
+    """One clause for the refused rows of a group: which, and the first row's counts."""
+    if rows.empty:
+        return ""
+    return f"{what} not comparable ({_esc(refusal_reason(rows['note'].iloc[0]))})"
+
+
 def frontier(fits: pd.DataFrame) -> list[str]:
     rows = fit_rows(fits, kind="pareto_hv_delta")
     if rows.empty:
         return ["No budget is shared by both arms, so no paired hypervolume difference is computed."]
     out = []
     for (variant, budget), grp in rows.groupby(["variant", "budget"], sort=True):
-        parts = [verdict(r, f"utility level {int(r.level)} hypervolume", "larger", "smaller") for r in grp.itertuples()]
+        refused = grp["note"].map(refusal_reason).astype(bool)
+        parts = [verdict(r, f"utility level {int(r.level)} hypervolume", "larger", "smaller")
+                 for r in grp[~refused].itertuples()]
+        levels = ", ".join(str(int(v)) for v in grp.loc[refused, "level"])
+        parts.append(_refused_clause(grp[refused], f"levels {levels}"))
         out.append(f"{arch_name('ebt-' + variant)} against Transformer++ at {flops_text(budget)} FLOPs "
                    "(fronts per seed over shapes and non-oracle decodings, hypervolume averaged over seeds): "
-                   + "; ".join(parts) + ".")
-    hv = fit_rows(fits, kind="pareto_hypervolume", parameter="hypervolume")
-    if len(hv):
-        out.append(f"<span class=small>Reference point per level: {_esc(hv['note'].iloc[0].split(';')[0])} "
-                   "(level of that row); the novelty part is the least novelty any correct walk of the level "
-                   "has, so the length every correct walk has is not credited.</span>")
+                   + "; ".join(p for p in parts if p) + ".")
+    hv = fit_rows(fits, kind="pareto_hypervolume", parameter="hypervolume").drop_duplicates("level")
+    refs = [f"level {int(r.level)}: {m.group(1)}" for r in hv.sort_values("level").itertuples()
+            if (m := re.search(r"reference (\([^)]*\))", str(r.note)))]
+    if refs:
+        out.append(f"<span class=small>Reference points (novelty, utility): {_esc('; '.join(refs))}. The novelty "
+                   "is the least any correct walk of the level has, so the length every correct walk has is not "
+                   "credited.</span>")
     return out
 
 
@@ -363,8 +376,12 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
 def thinking(fits: pd.DataFrame) -> list[str]:
     out = []
     for (label, budget), grp in fit_rows(fits, kind="thinking_effect").groupby([LABEL, "budget"], sort=True):
-        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})") for r in grp.itertuples()]
-        out.append(f"{arch_name(label)} at {flops_text(budget)}, thinking longer: " + "; ".join(parts) + ".")
+        refused = grp["note"].map(refusal_reason).astype(bool)
+        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})") for r in grp[~refused].itertuples()]
+        settings = ", ".join(dict.fromkeys(grp.loc[refused, "decoding"]))
+        parts.append(_refused_clause(grp[refused], settings))
+        out.append(f"{arch_name(label)} at {flops_text(budget)}, thinking longer: " + "; ".join(p for p in parts if p)
+                   + ".")
     for (label, budget), grp in fit_rows(fits, kind="error_shift").groupby([LABEL, "budget"], sort=True):
         parts = [f"{_esc(r.metric)} {ci(r)}" for r in grp.itertuples()]
         out.append(f"{arch_name(label)} at {flops_text(budget)}, change in each error type's share of answers "

@@ -50,7 +50,8 @@ def hypervolume(x, y, reference=(0.0, 0.0)) -> float:
     keep = np.isfinite(x) & np.isfinite(y) & (x > reference[0]) & (y > reference[1])
     if not keep.any():
         return 0.0
-    return float(moocore.hypervolume(np.c_[x[keep], y[keep]], ref=list(reference), maximise=True))
+    # Rounded: areas that should cancel (equal fronts) differ by ~1e-16 in floating point.
+    return round(float(moocore.hypervolume(np.c_[x[keep], y[keep]], ref=list(reference), maximise=True)), 12)
 
 
 def reference_points(samples: pd.DataFrame) -> dict[int, tuple[float, float]]:
