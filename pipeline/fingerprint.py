@@ -1,20 +1,26 @@
-"""Package code counts as code: a short hash of the project source a job runs.
+"""Package code counts as code: a short hash of exactly the project code a job runs.
 
 Snakemake reruns a job when its script changes, but not when a package module the script
-imports does (doubling a term in creativity/scoring.py would leave every table stale). A
-rule puts `code=fingerprint.code_version(script)` in its params, so Snakemake's params
-trigger fires when any project module the script imports, directly or through others,
-changes, and only then: an edit to a module the job never imports reruns nothing.
+imports does (doubling a term in creativity/scoring.py left every table stale). A rule puts
+`code=fingerprint.code_version(script)` in its params, so Snakemake's params trigger fires
+when that code changes, and only then.
 
-The imports are read from the source (ast), not by importing it: a module is a project
-module when its file lies under the project root; importing a module runs its packages'
-__init__.py, so those count too. Imports inside functions count as well (a lazy import is
-still code the job may run).
+"That code" is traced by name, from the source (ast), without importing it: the script's
+statements; every top-level definition of a project module (function, class, assignment)
+that one of them names, directly, through an import or as module.attribute; and what those
+name in turn. A module's top-level statements that bind no name (calls, ifs) run on import,
+so they count for every module reached, with its packages' __init__.py. A definition counts
+by its code (ast.unparse), so an edit to a comment, or to a function the job never reaches
+(the sampler beside the trainer in one module), reruns nothing.
+
+Reached is what is named: a function found by a string at run time (importlib, getattr) must
+be given, as a module name (all of it counts), beside the script.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,73 +36,170 @@ def _module_file(name: str, root: Path) -> Path | None:
     return None
 
 
-def _package_inits(name: str) -> list[str]:
-    """The packages that importing `name` runs first: a.b.c -> a, a.b."""
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
+@dataclass
+class _Module:
+    name: str
+    defs: dict[str, list[ast.stmt]] = field(default_factory=dict)  # top-level name -> statements binding it
+    imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # local -> (project module, name)
+    run_on_import: list[ast.stmt] = field(default_factory=list)  # top-level statements that bind no name
 
 
-def _imports(path: Path, name: str, root: Path) -> tuple[str, ...]:
-    """Project modules the source at `path` (module `name`, "" for a script) imports."""
-    return _parsed_imports(path, name, root, path.stat().st_mtime_ns)
+def _import_bindings(node, package: str, root: Path) -> dict[str, tuple[str, str | None]]:
+    """What an import statement binds: local name -> (project module, name in it or None for
+    the module itself). Modules outside the project bind nothing here."""
+    out = {}
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            target = alias.name if alias.asname else alias.name.split(".")[0]
+            if _module_file(target, root):
+                out[alias.asname or target] = (target, None)
+    elif isinstance(node, ast.ImportFrom):
+        base = package.split(".") if node.level and package else []
+        if node.level:
+            base = base[: len(base) - (node.level - 1)]
+        module = ".".join(base + ([node.module] if node.module else []))
+        if module and _module_file(module, root):
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                out[alias.asname or alias.name] = (submodule, None) if _module_file(submodule, root) else (module, alias.name)
+    return out
 
 
-@lru_cache(maxsize=None)  # rules ask for the same modules many times in one parse
-def _parsed_imports(path: Path, name: str, root: Path, mtime_ns: int) -> tuple[str, ...]:
+def _bound_names(stmt: ast.stmt) -> list[str]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(
+        stmt, (ast.AnnAssign, ast.AugAssign)) else []
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+@lru_cache(maxsize=None)
+def _parse(path: Path, name: str, root: Path, mtime_ns: int) -> _Module:  # mtime: an edited file is parsed again
     tree = ast.parse(path.read_text(), filename=str(path))
-    is_package = path.name == "__init__.py"
-    package = name if is_package else name.rpartition(".")[0]
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # from .x import y: relative to this module's package
-                base = package.split(".") if package else []
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            found.append(module)
-            found += [f"{module}.{alias.name}" for alias in node.names]  # a submodule, if it is one
-    return tuple(m for m in found if m and _module_file(m, root))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    module = _Module(name)
+    for i, stmt in enumerate(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            module.imports.update(_import_bindings(stmt, package, root))
+        elif names := _bound_names(stmt):
+            for bound in names:
+                module.defs.setdefault(bound, []).append(stmt)
+        elif not (i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):  # not the docstring
+            module.run_on_import.append(stmt)
+    return module
 
 
-def source_files(*sources, root: Path = ROOT) -> list[Path]:
-    """Every project source file the given modules, packages (all their modules) or script
-    files (a path relative to `root`, or absolute) run when imported or executed, following imports."""
+def _load(name: str, root: Path, script: Path | None = None) -> _Module:
+    path = script or _module_file(name, root)
+    return _parse(path, name, root, path.stat().st_mtime_ns)
+
+
+def _chains(node: ast.AST):
+    """Every name a piece of code refers to, as a chain: a.b.c -> ("a", "b", "c")."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute):
+            parts, value = [sub.attr], sub.value
+            while isinstance(value, ast.Attribute):
+                parts.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name):
+                yield tuple([value.id, *reversed(parts)])
+        elif isinstance(sub, ast.Name):
+            yield (sub.id,)
+
+
+class _Tracer:
+    def __init__(self, root: Path):
+        self.root = root
+        self.units: dict[tuple[str, str], list[ast.stmt]] = {}  # (module, name) -> its code
+        self.modules: set[str] = set()  # imported, so their run_on_import statements ran
+
+    def module(self, name: str) -> _Module:
+        if name not in self.modules:
+            self.modules.add(name)
+            parts = name.split(".")
+            for i in range(1, len(parts)):  # importing a.b.c runs a and a.b first
+                self.module(".".join(parts[:i]))
+            mod = _load(name, self.root)
+            self.code(mod, mod.run_on_import, {})
+            for target, _ in set(mod.imports.values()):
+                self.module(target)  # its top-level imports run too
+        return _load(name, self.root)
+
+    def whole(self, name: str) -> None:
+        mod = self.module(name)
+        for bound in mod.defs:
+            self.unit(name, bound)
+
+    def unit(self, module: str, name: str) -> None:
+        if (module, name) in self.units:
+            return
+        mod = self.module(module)
+        if name in mod.defs:
+            self.units[(module, name)] = mod.defs[name]
+            self.code(mod, mod.defs[name], {})
+        elif name in mod.imports:  # re-exported: follow it to where it is defined
+            self.follow(mod.imports[name], ())
+
+    def follow(self, binding: tuple[str, str | None], rest: tuple[str, ...]) -> None:
+        module, name = binding
+        if name is not None:
+            self.unit(module, name)
+            return
+        while rest and _module_file(f"{module}.{rest[0]}", self.root):  # package.submodule...
+            module, rest = f"{module}.{rest[0]}", rest[1:]
+        if rest:
+            self.unit(module, rest[0])
+        else:
+            self.whole(module)  # the module itself is passed around: all of it may run
+
+    def code(self, mod: _Module, stmts: list[ast.stmt], local: dict) -> None:
+        """Trace what these statements of `mod` name; imports inside them bind names too."""
+        package = mod.name if _module_file(mod.name, self.root) and _module_file(
+            mod.name, self.root).name == "__init__.py" else mod.name.rpartition(".")[0]
+        local = dict(local)
+        for stmt in stmts:
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    local.update(_import_bindings(node, package, self.root))
+        for stmt in stmts:
+            for chain in _chains(stmt):
+                if chain[0] in local:
+                    self.follow(local[chain[0]], chain[1:])
+                elif chain[0] in mod.imports:
+                    self.follow(mod.imports[chain[0]], chain[1:])
+                elif chain[0] in mod.defs and mod.name:  # a script's own definitions are traced already
+                    self.unit(mod.name, chain[0])
+
+
+def traced_code(*sources, root: Path = ROOT) -> dict[str, str]:
+    """What a job running these scripts (paths, relative to `root` or absolute) and modules
+    (dotted names: all of each) runs: "module:name" (or "module:<import>", "script:<path>")
+    -> its code, unparsed."""
     root = Path(root).resolve()
-    todo, files = [], set()
+    tracer, out = _Tracer(root), {}
     for source in sources:
         if str(source).endswith(".py"):
-            path = (root / source).resolve()  # an absolute source stays itself
-            files.add(path)
-            todo += _imports(path, "", root)
-            continue
-        if _module_file(source, root) is None:
+            path = (root / source).resolve()
+            label = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+            script = _parse(path, "", root, path.stat().st_mtime_ns)
+            statements = [s for stmts in script.defs.values() for s in stmts] + script.run_on_import
+            tracer.code(script, statements, {})
+            out[f"script:{label}"] = "\n".join(ast.unparse(s) for s in statements)
+        elif _module_file(source, root) is None:
             raise ValueError(f"{source}: no such module or package under {root}")
-        todo.append(source)
-        package_dir = root.joinpath(*source.split("."))
-        if package_dir.is_dir():  # a whole package: every module in it
-            todo += [".".join(p.relative_to(root).with_suffix("").parts) for p in package_dir.rglob("*.py")
-                     if p.name != "__init__.py"]
-    seen = set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = _module_file(name, root)
-        files.add(path)
-        todo += _package_inits(name) + list(_imports(path, name, root))
-    return sorted(files)
+        else:
+            tracer.whole(source)
+    for module in tracer.modules:
+        out[f"{module}:<import>"] = "\n".join(ast.unparse(s) for s in _load(module, root).run_on_import)
+    for (module, name), stmts in tracer.units.items():
+        out[f"{module}:{name}"] = "\n".join(ast.unparse(s) for s in stmts)
+    return dict(sorted(out.items()))
 
 
 def code_version(*sources, root: Path = ROOT) -> str:
-    """A 12-digit hash of the contents of source_files(*sources), and of their paths."""
-    root = Path(root).resolve()
+    """A 12-digit hash of traced_code(*sources)."""
     digest = hashlib.sha256()
-    for path in source_files(*sources, root=root):
-        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for key, code in traced_code(*sources, root=root).items():
+        digest.update(key.encode() + b"\0" + code.encode() + b"\0")
     return digest.hexdigest()[:12]
