@@ -137,7 +137,7 @@ def simulate_coverage(shape: RunShape = RunShape(), n_studies: int = 400, n_boot
         joint = (t_seeds * seed_w).sum(axis=1) / seed_w.sum(axis=1)
         lo, hi = np.percentile(joint[1:], [2.5, 97.5])
         hits["percentile_seed_mean"] += lo <= shape.effect <= hi
-    return {k: v / n_studies for k, v in hits.items()}
+    return {k: float(v) / n_studies for k, v in hits.items()}
 
 
 def main() -> None:

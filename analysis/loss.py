@@ -48,11 +48,10 @@ def floor_rows(loss_floor: pd.DataFrame | None) -> list[dict]:
         return []
     rows = []
     for r in loss_floor.itertuples(index=False):
+        lo, hi = float(getattr(r, "ci_low", np.nan)), float(getattr(r, "ci_high", np.nan))
         rows.append(dict(kind="loss_floor", arch="task", metric="loss_floor", scope=r.scope, parameter="floor",
-                         estimate=float(r.floor), ci_low=float(getattr(r, "ci_low", np.nan)),
-                         ci_high=float(getattr(r, "ci_high", np.nan)), method=str(getattr(r, "method", "")),
-                         ci_method="" if not np.isfinite(getattr(r, "ci_low", np.nan)) else "monte_carlo",
-                         n=int(getattr(r, "n_tokens", 0)),
+                         estimate=float(r.floor), ci_low=lo, ci_high=hi, method=str(getattr(r, "method", "")),
+                         ci_method="monte_carlo" if hi > lo else "", n=int(getattr(r, "n_tokens", 0)),
                          note=f"nats per loss token; {int(getattr(r, 'n_sequences', 0))} sequences"))
     return rows
 
