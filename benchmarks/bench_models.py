@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.data import Batch  # noqa: E402
 from models.flops import measure_step_flops  # noqa: E402
 from models.generate import generate_ebt, generate_tpp  # noqa: E402
-from models.model import EBT, EBTConfig, ModelConfig, TransformerPP  # noqa: E402
-from models.train import TrainConfig, make_optimizer  # noqa: E402
+from models.model import EBT, EBTConfig, ModelConfig, RunRNG, TransformerPP  # noqa: E402
+from models.optim import RunAdamW  # noqa: E402
 
 SHAPE = ModelConfig(vocab_size=512, depth=4, width=256, heads=4, max_seq_len=64)
 BATCH, SEQ = 32, 63
@@ -47,13 +47,13 @@ def cpu_matmul_gflops(n=2048, repeats=5):
 
 
 def _train_step_fn(model, batch):
-    opt = make_optimizer(model, TrainConfig(), getattr(model, "ebt_cfg", None))
+    opt = RunAdamW(model.optimizer_groups(weight_decay=0.01), n_runs=1)
+    rng, lr, active = RunRNG([0]), torch.tensor([1e-3]), torch.tensor([True])
 
     def step():
-        loss, _ = model.training_loss(batch)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        model.training_loss(batch, rng).sum().backward()
+        opt.step(lr, active)
+        opt.zero_grad()
 
     return step
 

@@ -168,15 +168,19 @@ class RunRNG:
 
 
 def rotary_table(head_dim: int, max_len: int, base: float = 10000.0):
+    """Full-width tables [max_len, head_dim]: cos repeated, and sin with the sign of the
+    rotation folded in (-sin for the first half), so a rotation is two multiplies of whole
+    vectors (apply_rotary) rather than four of strided halves."""
     inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
-    return angles.cos(), angles.sin()  # each [max_len, head_dim/2]
+    return torch.cat([angles.cos(), angles.cos()], -1), torch.cat([-angles.sin(), angles.sin()], -1)
 
 
 def apply_rotary(x, cos, sin):
-    # x [..., T, head_dim]; cos/sin [T, head_dim/2]. GPT-NeoX "rotate half" layout.
+    # x [..., head_dim], cos/sin broadcasting to it. GPT-NeoX "rotate half" layout:
+    # (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin).
     x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
+    return (x * cos + torch.cat([x2, x1], dim=-1) * sin).type_as(x)
 
 
 class RMSNorm(nn.Module):
@@ -213,8 +217,12 @@ class Attention(nn.Module):
         self.proj = RunLinear(n_runs, cfg.width, cfg.width)
 
     def _qkv(self, x, cos, sin):
-        q, k, v = self._qkv_unrotated(x)
-        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v  # [B, H, T, hd]
+        """Rotated q, k and v, each [B, H, T, hd]; cos/sin [T, hd]. q and k are rotated in one
+        pass, before the heads are moved forward, while their layout is still contiguous."""
+        B, T, _ = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.heads, self.head_dim)
+        q, k = apply_rotary(qkv[:, :, :2], cos[:, None, None], sin[:, None, None]).permute(2, 0, 3, 1, 4)
+        return q, k, qkv[:, :, 2].transpose(1, 2)
 
     def _qkv_unrotated(self, x):
         B, T, _ = x.shape

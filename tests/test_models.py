@@ -6,7 +6,7 @@ import math
 import torch
 
 from models.data import Batch
-from models.model import EBT, EBTConfig, ModelConfig, TransformerPP
+from models.model import EBT, EBTConfig, ModelConfig, RunRNG, TransformerPP
 
 CFG = ModelConfig(vocab_size=40, depth=2, width=32, heads=4, max_seq_len=24)
 
@@ -88,7 +88,7 @@ def test_ebt_training_loss_reaches_every_parameter_through_second_order_terms():
         idx = torch.randint(0, 40, (2, 10))
         targets = torch.randint(0, 40, (2, 10))
         mask = torch.ones(2, 10, dtype=torch.bool)
-        loss, _ = model.training_loss(Batch(idx, targets, mask), thinking_steps=2)
+        loss = model.training_loss(Batch(idx, targets, mask), RunRNG([0]), thinking_steps=2).sum()
         loss.backward()
         assert torch.isfinite(loss)
         # alpha and the energy head only influence the loss through dE/dp, i.e. second order
@@ -114,17 +114,16 @@ def test_ebt_loss_on_loss_positions_only_equals_the_full_layout():
     results = []
     for n_queries in (None, 6):
         model.zero_grad()
-        torch.manual_seed(1)  # same z_0 draws in both layouts
-        loss, _ = model.training_loss(Batch(idx, targets, mask, n_queries))
+        loss = model.training_loss(Batch(idx, targets, mask, n_queries), RunRNG([1])).sum()  # same z_0 draws
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     (full, g_full), (cut, g_cut) = results
     torch.testing.assert_close(cut, full, rtol=1e-5, atol=1e-6)
     for name in g_full:
         torch.testing.assert_close(g_cut[name], g_full[name], rtol=1e-4, atol=1e-7, msg=name)
-    assert not torch.allclose(model.training_loss(Batch(idx, targets, ~mask))[0].detach(), full)  # the mask matters
+    assert not torch.allclose(model.training_loss(Batch(idx, targets, ~mask), RunRNG([1])).sum().detach(), full)
     try:
-        model.training_loss(Batch(idx, targets, mask, 5))
+        model.training_loss(Batch(idx, targets, mask, 5), RunRNG([1]))
     except ValueError as e:
         assert "n_queries=5" in str(e)
     else:
@@ -151,13 +150,13 @@ def test_ebt_starts_near_a_uniform_guess_on_the_default_vocabulary():
     for variant in ("system1", "system2"):
         model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(variant=variant, **ebt))
         assert torch.count_nonzero(model.step_emb) == 0  # the step signal starts at zero
-        loss, _ = model.training_loss(Batch(idx, targets, mask))
+        loss = model.training_loss(Batch(idx, targets, mask), RunRNG([0]))
         assert abs(loss.item() - math.log(V)) < 0.5, (variant, loss.item(), math.log(V))
     # the failure it guards against: an energy head at the trunk's init with the official
     # alpha = 500 (the old start) pushes the first step's logits hundreds of nats away
     model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(alpha=500.0))
     torch.nn.init.normal_(model.energy_head.weight, std=0.02)
-    assert model.training_loss(Batch(idx, targets, mask))[0].item() > 10 * math.log(V)
+    assert model.training_loss(Batch(idx, targets, mask), RunRNG([0])).item() > 10 * math.log(V)
 
 
 def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
@@ -172,18 +171,18 @@ def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
 
     model.descend = spy
     idx, targets = torch.randint(0, 40, (2, 3, 10))
-    loss, steps = model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)), thinking_steps=3)
+    loss = model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)), RunRNG([0]), thinking_steps=3)
     # each step starts from a detached z (a leaf, no link to earlier steps), and only the
     # last one builds the second-order graph
-    assert steps == 3 and calls == [(False, True), (False, True), (True, True)]
-    loss.backward()
+    assert calls == [(False, True), (False, True), (True, True)]
+    loss.sum().backward()
     assert model.energy_head.weight.grad.abs().sum() > 0
     # System 1 keeps a graph on every step
     calls.clear()
     model = EBT(CFG, EBTConfig(variant="system1", steps=2))
     descend = model.descend
     model.descend = spy
-    model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)))
+    model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)), RunRNG([0]))
     assert [g for g, _ in calls] == [True, True]
 
 
@@ -196,10 +195,10 @@ def test_replayed_row_carries_its_own_sequence_context():
     stored_z = torch.arange(8, dtype=torch.float)[:, None, None].expand(8, Q, 40)  # z of row r is r everywhere
     mask = torch.zeros(8, S, dtype=torch.bool)
     mask[:, 5:9] = True
-    model.replay.push(stored_idx, stored_idx + 1, mask, stored_z)
+    model.replay[0].push(stored_idx, stored_idx + 1, mask, stored_z)
     fresh = Batch(torch.zeros(6, S, dtype=torch.long), torch.zeros(6, S, dtype=torch.long),
                   torch.ones(6, S, dtype=torch.bool), Q)
-    idx, targets, row_mask, z = model._with_replayed_rows(fresh)
+    idx, targets, row_mask, z = model._with_replayed_rows(fresh, RunRNG([0]))
     assert idx.shape == (6, S) and z.shape == (3, Q, 40)  # 3 of 6 rows replayed, fresh rows first
     assert (idx[:3] == 0).all()
     for row in range(3):
@@ -210,6 +209,16 @@ def test_replayed_row_carries_its_own_sequence_context():
     assert len({int(i) for i in idx[3:, 0]}) == 3  # three different stored rows
     # a training step stores its rows, and an empty buffer replays nothing
     empty = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.5, replay_size=8))
-    assert empty._with_replayed_rows(fresh)[3] is None
-    empty.training_loss(Batch(torch.randint(0, 40, (6, S)), torch.randint(0, 40, (6, S)), mask[:6], Q))
-    assert len(empty.replay.rows) == 6 and empty.replay.rows[0]["z"].shape == (Q, 40)
+    assert empty._with_replayed_rows(fresh, RunRNG([0]))[3] is None
+    empty.training_loss(Batch(torch.randint(0, 40, (6, S)), torch.randint(0, 40, (6, S)), mask[:6], Q), RunRNG([0]))
+    assert len(empty.replay[0].rows) == 6 and empty.replay[0].rows[0]["z"].shape == (Q, 40)
+
+
+def test_system2_thinking_step_counts_are_keyed_by_the_step_and_cover_the_range():
+    """Runs sharing a batch must take one graph: the count of step t is the same for every
+    run, and over many steps it takes every value of random_steps."""
+    a = EBT(CFG, EBTConfig(variant="system2", random_steps=(2, 4)))
+    b = EBT(CFG, EBTConfig(variant="system2", random_steps=(2, 4)), n_runs=3)
+    counts = [a.thinking_steps_at(t) for t in range(200)]
+    assert counts == [b.thinking_steps_at(t) for t in range(200)]
+    assert set(counts) == {2, 3, 4} and min(counts.count(k) for k in (2, 3, 4)) > 40
