@@ -201,7 +201,8 @@ def loss_sentence(fits: pd.DataFrame) -> str:
     if floors is None or "validation" not in floors.index:
         return "No loss floor was computed, so no loss law is fitted (a raw-loss law would mostly measure the floor)."
     v = floors.loc["validation"]
-    text = f"The task's loss floor is {ci(v)} nats per loss token on the validation sample"
+    value = f"{num(v.estimate)} (exact)" if v.method == "exact" else ci(v)
+    text = f"The task's loss floor is {value} nats per loss token on the validation sample"
     if "corpus" in floors.index:
         text += f" ({num(floors.loc['corpus'].estimate)} over the whole corpus)"
     excess = fit_rows(fits, kind="excess_loss")
@@ -243,7 +244,10 @@ def cannot_sentence(fits: pd.DataFrame) -> str:
     text += (f"comparisons where an arm has fewer than {_min_correct(fits)} correct walks (EBT vs Transformer++ "
              f"counts at the default decodings): " + "; ".join(bits) + f"; {n_refused} rows of fits.parquet are "
              "refused in all") if bits else "every paired cell at the default decodings was comparable"
-    gate = fits[fits["note"].astype(str).str.startswith("not estimable")].drop_duplicates("kind")
+    # Per kind, the row with the most points (e.g. the IsoFLOP budget with the most shapes).
+    gate = fits[fits["note"].astype(str).str.startswith("not estimable")].sort_values("n", ascending=False,
+                                                                                      kind="stable")
+    gate = gate.drop_duplicates("kind").sort_index()
     for r in gate.itertuples():
         what = {"power_law": "exponents", "scaling_rate": "exponent ratios", "tradeoff_scaling": "trade-off trends",
                 "isoflop_optimum": "IsoFLOP optima", "isoflop_power_law": "optimal-size laws"}.get(r.kind, r.kind)

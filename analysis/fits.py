@@ -232,7 +232,7 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, matched_null: pd.Data
             null_runs = best.assign(run_id=best["run_id"] + tradeoff.NULL_SUFFIX)
             for metric in [m for m in SUMMARY_METRICS if m in stats.sums]:
                 model = resample.seed_matrix(stats, best, decoding, metric, draws.prompt, draws.seeds)
-                iv = intervals.seed_interval(model)
+                iv = intervals.seed_interval(model, intervals.bounds(metric))
                 rows.append(_row(**ids, metric=metric, parameter="mean", n=len(best), n_seeds=iv.n_seeds, **iv.fields()))
                 if metric in NULL_COMPARED and len(nulls):
                     rows += _null_rows(ids, metric, model,
@@ -244,8 +244,8 @@ def _null_rows(ids: dict, metric: str, model: np.ndarray, null: np.ndarray) -> l
     """The length-matched null's value of a metric and the model's difference from it."""
     if not np.isfinite(null[0]).any():
         return []
-    at_null = intervals.seed_interval(null)
-    diff = intervals.paired_interval(model, null)
+    at_null = intervals.seed_interval(null, intervals.bounds(metric))
+    diff = intervals.paired_interval(model, null, intervals.bounds(metric, difference=True))
     saturated = (f"the null reaches {at_null.estimate:.2f} (>= {SATURATED}): not a headline"
                  if at_null.estimate >= SATURATED else "")
     return [_row(**ids, metric=metric, parameter="null", n_seeds=at_null.n_seeds, **at_null.fields())

@@ -34,6 +34,19 @@ from scipy.stats import t as t_dist
 from analysis.resample import CI_LEVEL
 
 METHOD = "t_seeds_plus_prompt_bootstrap"
+# Ranges a quantity cannot leave: its interval is clipped to them (which never lowers coverage).
+SHARES = ("correct_rate", "validity", "copy_rate", "copy_share", "combinatorial_novelty", "uses_heldout_rate",
+          "revisit_rate", "novelty_lc")
+NON_NEGATIVE = ("creativity", "creativity_lc", "novelty_valid", "novelty_correct", "utility", "hypervolume")
+
+
+def bounds(metric: str, difference: bool = False) -> tuple[float, float]:
+    """The range of a metric (of a difference of two values of it, if difference)."""
+    if metric in SHARES or metric.startswith("error_"):
+        return (-1.0, 1.0) if difference else (0.0, 1.0)
+    if metric in NON_NEGATIVE and not difference:
+        return (0.0, np.inf)
+    return (-np.inf, np.inf)
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,10 @@ class Interval:
                     note=self.note)
 
 
-def seed_interval(per_seed: np.ndarray) -> Interval:
+def seed_interval(per_seed: np.ndarray, limits: tuple[float, float] = (-np.inf, np.inf)) -> Interval:
     """Interval of the mean over seeds. per_seed: (1 + resamples, seeds), row 0 on the
-    observed prompts, rows 1.. on prompt resamples; NaN where a seed has no value."""
+    observed prompts, rows 1.. on prompt resamples; NaN where a seed has no value.
+    limits: the range the quantity cannot leave (bounds()); the interval is clipped to it."""
     per_seed = np.atleast_2d(np.asarray(per_seed, float))
     observed = per_seed[0]
     keep = np.isfinite(observed)
@@ -73,13 +87,14 @@ def seed_interval(per_seed: np.ndarray) -> Interval:
         return Interval(estimate, estimate, estimate, n, np.inf)
     q = 0.5 + CI_LEVEL / 2
     half = float(np.hypot(t_dist.ppf(q, n - 1) * np.sqrt(v_seed), norm.ppf(q) * np.sqrt(v_prompt)))
-    return Interval(estimate, estimate - half, estimate + half, n, float(n - 1))
+    return Interval(estimate, max(estimate - half, limits[0]), min(estimate + half, limits[1]), n, float(n - 1))
 
 
-def paired_interval(treatment: np.ndarray, baseline: np.ndarray) -> Interval:
+def paired_interval(treatment: np.ndarray, baseline: np.ndarray,
+                    limits: tuple[float, float] = (-np.inf, np.inf)) -> Interval:
     """Interval of the mean over seeds of treatment − baseline, each (1 + resamples, seeds)
     with the same seed columns and prompt resamples; seeds missing on either side are left out."""
-    return seed_interval(np.asarray(treatment, float) - np.asarray(baseline, float))
+    return seed_interval(np.asarray(treatment, float) - np.asarray(baseline, float), limits)
 
 
 # ------------------------------------------------------------------ coverage simulation

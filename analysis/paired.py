@@ -140,11 +140,12 @@ def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stat
     for metric in [m for m in METRICS if m in stats.sums]:
         per_seed = {s: resample.seed_matrix(stats, arms[s], decodings[s], metric, draws.prompt, draws.seeds)
                     for s in arms}
-        for parameter, iv in (("treatment", intervals.seed_interval(per_seed["ebt"])),
-                              ("baseline", intervals.seed_interval(per_seed["tpp"]))):
+        limits = intervals.bounds(metric)
+        for parameter, iv in (("treatment", intervals.seed_interval(per_seed["ebt"], limits)),
+                              ("baseline", intervals.seed_interval(per_seed["tpp"], limits))):
             rows.append(dict(common, metric=metric, parameter=parameter, n_boot=draws.n_boot, **iv.fields(),
                              n_seeds=iv.n_seeds) | {"note": "; ".join(p for p in (iv.note, note) if p)})
-        delta = intervals.paired_interval(per_seed["ebt"], per_seed["tpp"])
+        delta = intervals.paired_interval(per_seed["ebt"], per_seed["tpp"], intervals.bounds(metric, difference=True))
         fields = delta.fields() | {"note": "; ".join(p for p in (note, delta.note) if p)}
         if refused:
             fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")

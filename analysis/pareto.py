@@ -112,7 +112,7 @@ def pareto_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resample
                              dict(point, parameter="utility", estimate=float(u))]
             hv_by[(label, budget, level)] = hv
             counts[(label, budget, level)] = _level_correct(stats, grp, level)
-            iv = intervals.seed_interval(hv)
+            iv = intervals.seed_interval(hv, intervals.bounds("hypervolume"))
             note = (f"reference (novelty {ref[0]:.3g}, utility {ref[1]:g}); mean over seeds of per-seed fronts; "
                     f"menu of {len(menu)} non-oracle settings: {', '.join(sorted(menu))}")
             common = ids | dict(level=float(level), decoding="all non-oracle", n=len(grp))

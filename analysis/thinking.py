@@ -55,7 +55,8 @@ def thinking_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resamp
             n_long = resample.n_correct(stats, best["run_id"], longer)
             refused = refusal({"long": n_long, "base": n_base}, {"long": longer, "base": base}, min_correct)
             for metric in [m for m in METRICS if m in stats.sums]:
-                iv = intervals.paired_interval(per_seed(longer, metric), per_seed(base, metric))
+                iv = intervals.paired_interval(per_seed(longer, metric), per_seed(base, metric),
+                                               intervals.bounds(metric, difference=True))
                 fields = iv.fields() | {"note": "; ".join(p for p in (refused, iv.note) if p)}
                 if refused:
                     fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
@@ -64,10 +65,11 @@ def thinking_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resamp
         for error in errors:
             name = error[len(resample.ERROR_PREFIX):]
             for decoding in (base, longest):
-                iv = intervals.seed_interval(per_seed(decoding, error))
+                iv = intervals.seed_interval(per_seed(decoding, error), intervals.bounds(error))
                 rows.append(dict(ids, kind="error_share", decoding=decoding, metric=name, x="thinking",
                                  parameter="share", n_seeds=iv.n_seeds, **iv.fields()))
-            iv = intervals.paired_interval(per_seed(longest, error), per_seed(base, error))
+            iv = intervals.paired_interval(per_seed(longest, error), per_seed(base, error),
+                                           intervals.bounds(error, difference=True))
             rows.append(dict(ids, kind="error_shift", decoding=f"{longest} vs {base}", metric=name, x="thinking",
                              parameter="delta", n_seeds=iv.n_seeds, **iv.fields()))
     return rows

@@ -48,3 +48,14 @@ def test_nominal_95_intervals_cover_at_least_90_percent_with_3_seeds(nested):
     print(f"coverage (nested={nested}): {cover}")
     assert cover["seed_mean"] >= 0.90 and cover["paired_difference"] >= 0.90
     assert cover["percentile_seed_mean"] < 0.88
+
+
+def test_intervals_stay_inside_what_a_quantity_can_be():
+    # A rate near 0 over 3 noisy seeds: the t-interval would reach below 0.
+    rates = np.array([[0.0, 0.01, 0.09]] * 3)
+    raw = intervals.seed_interval(rates)
+    clipped = intervals.seed_interval(rates, intervals.bounds("correct_rate"))
+    assert raw.low < 0 and clipped.low == 0.0 and clipped.high == raw.high
+    assert intervals.bounds("correct_rate", difference=True) == (-1.0, 1.0)
+    assert intervals.bounds("error_parse") == (0.0, 1.0) and intervals.bounds("creativity")[0] == 0.0
+    assert intervals.bounds("creativity", difference=True) == (-np.inf, np.inf)
