@@ -27,7 +27,7 @@ def _ci_text(row) -> str:
 
 
 def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier", **_) -> pd.DataFrame:
-    """Creativity and validity (default decoding, level 0) against training FLOPs, parameters and
+    """Creativity and the correct rate (default decoding, all levels pooled) against training FLOPs, parameters and
     tokens: the power-law curves and bands of fits.parquet (kind power_law_curve) over the runs."""
     points = default_decoding(ok_metrics(runs, metrics))
     points = points[points["level"] == 0].merge(ok_runs(runs)[["run_id", "tokens"]], on="run_id", how="left") \
@@ -59,7 +59,7 @@ def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier"
             log_axis(ax, used)
             if metric == "creativity" and (points[metric] > 0).all() and len(points):
                 log_axis(ax, pd.concat([points[metric], curves.loc[curves["metric"] == metric, "estimate"]]), "y")
-            ax.set(xlabel=AXIS_LABELS.get(x, x) + " (log)", ylabel=f"{METRIC_LABELS[metric]}, level 0")
+            ax.set(xlabel=AXIS_LABELS.get(x, x) + " (log)", ylabel=f"{METRIC_LABELS[metric]}, all levels")
             ax.grid(alpha=0.3, which="major")
     handles = []
     for label in labels:

@@ -31,7 +31,7 @@ def error_columns(metrics: pd.DataFrame) -> list[str]:
 
 
 def plot_error_shares(runs, metrics, out_path, **_) -> Path:
-    """Stacked error-type shares against budget (level 0, default decoding, mean over runs)."""
+    """Stacked error-type shares against budget (all levels pooled, default decoding, mean over runs)."""
     data = default_decoding(ok_metrics(runs, metrics))
     data = data[data["level"] == 0] if len(data) else data
     labels = arch_labels(data)
@@ -50,7 +50,7 @@ def plot_error_shares(runs, metrics, out_path, **_) -> Path:
             ax.bar(positions, shares[col], bottom=bottom, color=color, width=0.7)
             bottom += shares[col].fillna(0).to_numpy()
         ax.set_xticks(positions, [fmt_flops(b) for b in shares.index])
-        ax.set(xlabel=BUDGET_TITLE, ylabel="share of outputs (level 0)", ylim=(0, 1.02))
+        ax.set(xlabel=BUDGET_TITLE, ylabel="share of outputs (all levels)", ylim=(0, 1.02))
         title(ax, label, f"error types ({DEFAULT_DECODING.get(sub['arch'].iloc[0], '?')})")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=col.removeprefix("err_").replace("_", " "))
                for col, c in zip(columns, colors)][::-1]
