@@ -4,7 +4,8 @@ rule fit:
         runs=f"{RESULTS}/tables/runs.parquet",
         metrics=f"{RESULTS}/tables/metrics.parquet",
         samples=f"{RESULTS}/tables/samples.parquet",
-        # The feasible-set null (rule baseline): trade-off slopes are reported net of it.
+        # The uniform feasible-set null (rule baseline): the Pareto reference point's least novelty of a
+        # correct walk, and the trade-off's null where the samples carry no length-matched one (*_null_lm).
         baseline=f"{RESULTS}/baseline/samples.parquet",
         # The task's Bayes-optimal loss (rule build_task): loss laws are fitted above it.
         loss_floor=f"{RESULTS}/task/loss_floor.parquet",
