@@ -364,8 +364,8 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
     null = "the length-matched null" if nets["note"].astype(str).str.contains("length-matched").any() else \
         "the uniform feasible-set null (walks up to the hop cap; no length-matched null was given)"
     if len(base):
-        out.append(f"Uniform feasible walks change novelty by {ci(base.iloc[0])} per utility level. Model slopes "
-                   f"are net of {null}.")
+        out.append(f"Walks drawn uniformly from each prompt's feasible set change novelty by {ci(base.iloc[0])} per "
+                   f"utility level. Model slopes are net of {null}.")
     for (label, budget), grp in fit_rows(fits, kind="tradeoff_net").groupby([LABEL, "budget"], sort=True):
         r = grp.iloc[0]
         out.append(f"{arch_name(label)} at {flops_text(budget)} ({_esc(r.decoding)}): "
@@ -494,7 +494,7 @@ def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
     answer = "".join(f"<p>{s}</p>" for s in answer_sentences(fits))
     sections = [
         ("EBT − Transformer++: every paired comparison", paired_table(fits)),
-        ("Novelty–utility frontier", "".join(f"<p>{p}</p>" for p in frontier(fits))),
+        ("Does the EBT move the novelty–utility frontier?", "".join(f"<p>{p}</p>" for p in frontier(fits))),
         ("Thinking longer and the errors it trades", "".join(f"<p>{p}</p>" for p in thinking(fits))),
         ("Trade-off, net of a null", "".join(f"<p>{p}</p>" for p in tradeoff(fits))),
         ("Copy rate and combinatorial novelty beside the length-matched null", null_table(fits)),

@@ -838,6 +838,7 @@ def test_findings_first_screen_answers(fit_table):
     for name in ("greedy", "bestofk_ll_k4", "think_x2", "verify_m4", "tilt_beta1_k4"):
         assert f"<dt>{name}</dt>" in page
     assert "level 0" not in page
+    assert "Does the EBT move the novelty" in page and "feasible set" in page  # tests/test_workflow.py reads these
 
 
 def test_findings_never_print_a_degenerate_interval(fit_table):
