@@ -163,7 +163,8 @@ def gap_sentences(fits: pd.DataFrame) -> list[str]:
                 bits.append(f"not comparable at {flops_text(r.budget)}")
                 continue
             lc_r = lc.loc[r.budget] if r.budget in lc.index else None
-            bits.append(f"ΔC {ci(r)}" + (f", ΔC_lc {ci(lc_r)}" if lc_r is not None else "") + f" at {flops_text(r.budget)}")
+            lc_text = f", ΔC_lc {ci(lc_r)}" if lc_r is not None else ""
+            bits.append(f"ΔC {ci(r)}{lc_text} at {flops_text(r.budget)}")
             survive.setdefault(_survives(r, lc_r), []).append(flops_text(r.budget))
         trend = ""
         change = fit_rows(fits, kind="paired_delta_change", variant=variant, x="default_decoding")
@@ -381,7 +382,8 @@ def thinking(fits: pd.DataFrame) -> list[str]:
     out = []
     for (label, budget), grp in fit_rows(fits, kind="thinking_effect").groupby([LABEL, "budget"], sort=True):
         refused = grp["note"].map(refusal_reason).astype(bool)
-        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})") for r in grp[~refused].itertuples()]
+        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})")
+                 for r in grp[~refused].itertuples()]
         settings = ", ".join(dict.fromkeys(grp.loc[refused, "decoding"]))
         parts.append(_refused_clause(grp[refused], settings))
         out.append(f"{arch_name(label)} at {flops_text(budget)}, thinking longer: " + "; ".join(p for p in parts if p)

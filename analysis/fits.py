@@ -198,8 +198,9 @@ def _scaling_rows(runs, ok, stats, draws) -> list[dict]:
     for label in sorted(set(ok[LABEL])):
         mask = (ok[LABEL] == label).to_numpy()
         sub = ok[mask]
-        ids = dict(arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0], decoding=DEFAULT_DECODING[sub["arch"].iloc[0]],
-                   n_excluded_diverged=_n_excluded(runs, arch=sub["arch"].iloc[0], variant=sub["variant"].iloc[0]))
+        arch = sub["arch"].iloc[0]
+        ids = dict(arch=arch, variant=sub["variant"].iloc[0], decoding=DEFAULT_DECODING[arch],
+                   n_excluded_diverged=_n_excluded(runs, arch=arch, variant=sub["variant"].iloc[0]))
         rows += scaling.power_law_rows(sub, {m: v[:, mask] for m, v in values.items()}, draws, ids)
     return rows
 
@@ -233,10 +234,11 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, matched_null: pd.Data
             for metric in [m for m in SUMMARY_METRICS if m in stats.sums]:
                 model = resample.seed_matrix(stats, best, decoding, metric, draws.prompt, draws.seeds)
                 iv = intervals.seed_interval(model, intervals.bounds(metric))
-                rows.append(_row(**ids, metric=metric, parameter="mean", n=len(best), n_seeds=iv.n_seeds, **iv.fields()))
+                rows.append(_row(**ids, metric=metric, parameter="mean", n=len(best), n_seeds=iv.n_seeds,
+                                 **iv.fields()))
                 if metric in NULL_COMPARED and len(nulls):
-                    rows += _null_rows(ids, metric, model,
-                                       resample.seed_matrix(stats, null_runs, decoding, metric, draws.prompt, draws.seeds))
+                    null = resample.seed_matrix(stats, null_runs, decoding, metric, draws.prompt, draws.seeds)
+                    rows += _null_rows(ids, metric, model, null)
     return rows
 
 

@@ -68,7 +68,8 @@ def _per_seed_exponents(points: pd.DataFrame, seeds: np.ndarray) -> np.ndarray:
     for i, seed in enumerate(seeds):
         p = points[(points["seed"] == seed) & (points["excess"] > 0)]
         if p["budget"].nunique() >= 2:
-            out[0, i] = np.polyfit(np.log(p["flops_measured"].to_numpy(float)), np.log(p["excess"].to_numpy(float)), 1)[0]
+            u, y = np.log(p["flops_measured"].to_numpy(float)), np.log(p["excess"].to_numpy(float))
+            out[0, i] = np.polyfit(u, y, 1)[0]
     return out
 
 

@@ -91,7 +91,8 @@ def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resamp
         ids = dict(kind="paired_delta", arch="ebt", variant=ebt["variant"].iloc[0])
         if not shared:
             rows.append(dict(ids, parameter="delta", metric="creativity", x="default_decoding",
-                             note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and tpp ({_fmt(tpp['budget'])})"))
+                             note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and tpp "
+                                  f"({_fmt(tpp['budget'])})"))
             continue
         names = {"ebt": arch_name(label), "tpp": arch_name("tpp")}
         per_budget: dict[tuple[str, str], dict[float, np.ndarray]] = {}
@@ -173,7 +174,8 @@ def _scores(stats: resample.PromptStats, draws: resample.Draws, arms: dict[str, 
         decodings = stats.units.loc[stats.units["run_id"].isin(arm["run_id"]), "decoding"].unique()
         for decoding in decodings:
             v = resample.seed_matrix(stats, arm, decoding, "creativity", draws.prompt[:1], draws.seeds)[0]
-            rows.append(dict(side=side, decoding=decoding, score=float(np.nanmean(v)) if np.isfinite(v).any() else -np.inf))
+            score = float(np.nanmean(v)) if np.isfinite(v).any() else -np.inf
+            rows.append(dict(side=side, decoding=decoding, score=score))
     return pd.DataFrame(rows, columns=["side", "decoding", "score"])
 
 
