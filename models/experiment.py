@@ -110,12 +110,16 @@ def _rows(run_id, decoding, prompt_ids, samples_per_prompt, tokenizer, flops_per
 
 
 def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokenizer: Tokenizer, decoding_cfg: dict,
-               scorer: Scorer, max_new_tokens: int, device: str, threads: int) -> pd.DataFrame:
+               scorer: Scorer | None, max_new_tokens: int, device: str, threads: int,
+               measured: dict | None = None) -> pd.DataFrame:
     """Answer every test and out-of-distribution prompt under each decoding setting of the
     run's architecture, recording what each answer cost in inference FLOPs.
 
     A diverged run has no usable weights: it gets no samples, and shows up in the
     runs table with its status rather than as a row of zeros.
+
+    measured: decode-step FLOPs already measured, by setting cost; runs of one shape share
+    it, so a batch's sampling job measures each cost once (FlopCounterMode is slow to load).
     """
     if status != "ok":
         return pd.DataFrame(columns=SAMPLE_COLUMNS)
@@ -127,7 +131,8 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
         tokenizer.encode(prompt_tokens(r.start, r.end, r.include, r.exclude)) for r in test.itertuples(index=False)
     ]
     common = dict(max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id)
-    rows, pools, measured = [], {}, {}
+    rows, pools = [], {}
+    measured = {} if measured is None else measured
     for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
         seed = run["seed"] * 1000 + i
         cost = answer_cost(model, setting)

@@ -1,28 +1,47 @@
-# One job per trained run: generate answers to every test prompt under each decoding setting.
+# One job per batch (every seed of one architecture, budget and shape): answer every test
+# prompt under each decoding setting of the architecture, one run after another in one
+# process, so the imports and each decode-step FLOP measurement are paid once per batch.
+
+
+def decoding_section(wildcards) -> dict:
+    """Only the decoding settings of the job's architecture, so that editing the other
+    family's settings resamples nothing here."""
+    family = ARCHITECTURES[wildcards.arch][0]
+    return {"num_samples": config["decoding"]["num_samples"], family: config["decoding"][family]}
+
+
+def scoring_section(wildcards) -> dict:
+    """The reward tilt re-ranks Transformer++ samples by U·N; an EBT job never scores."""
+    return config["scoring"] if ARCHITECTURES[wildcards.arch][0] == "tpp" else {}
+
+
 rule sample:
     input:
-        model=f"{RUN_DIR}/model.pt",
-        summary=f"{RUN_DIR}/train_summary.parquet",
+        models=per_seed("model.pt"),
+        summaries=per_seed("train_summary.parquet"),
         prompts=f"{RESULTS}/task/prompts.parquet",
         graph=f"{RESULTS}/task/graph.parquet",
         labels=f"{RESULTS}/task/labels.parquet",
     output:
-        samples=f"{RUN_DIR}/samples_raw.parquet",
+        samples=per_seed("samples_raw.parquet"),
     params:
-        run=run_spec,
+        runs=batch_specs,
         num_nodes=config["graph"]["num_nodes"],
-        task=config["task"],
-        decoding=config["decoding"],
-        scoring=config["scoring"],
+        node_tokens=config["task"]["node_tokens"],
+        allow_revisits=config["task"]["allow_revisits"],
+        max_new_tokens=sequence_limits(config["task"])[0],
+        decoding=decoding_section,
+        scoring=scoring_section,
         device=config["resources"]["device"],
+        code=fingerprint.code_version("workflow/scripts/sample.py"),
     log:
-        f"{RUN_DIR}/sample.log",
+        f"{BATCH_DIR}/sample.log",
     benchmark:
-        f"{RUN_DIR}/sample.benchmark.tsv"
+        f"{BATCH_DIR}/sample.benchmark.tsv"
     threads: config["resources"]["threads_per_job"]
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
+        runtime=config["resources"]["train_runtime_min"] * len(SEEDS),
         gpu=1 if USES_GPU else 0,
     script:
         "../scripts/sample.py"
