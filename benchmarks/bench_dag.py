@@ -6,6 +6,11 @@ inference cost of every grid run's answers under every decoding setting, an uppe
 every prompt as long as a top-level one and every answer max_new_tokens long.
 paper_gpu_hours_projected puts both onto H100s at an assumed model-FLOPs utilisation: an
 analytic projection, not a measurement (decoding small batches runs below that utilisation).
+The utilisation is assumed because no GPU has been lent to measure it. It assumes the
+batched path: a train job stacks every seed of a grid point (paper_runs_per_train_job), so
+each kernel is that many runs wide. On CPU the measured utilisation is set by model width,
+not by batching (benchmarks/bench_batching.py), so 0.3 is a guess for the paper's 1-10M
+parameter models at batch 256 that a GPU session should replace with a measurement.
 """
 import re
 import subprocess
@@ -80,6 +85,8 @@ def run() -> dict:
     train, sample = training_flops(), sampling_flops()
     return {"dag_dryrun_seconds": seconds, "dag_jobs": int(total.group(1)) if total else -1,
             "paper_training_flops": train, "paper_sampling_flops": sample,
+            "paper_runs_per_train_job": len(load_config(PRESET)["seeds"]),
+            "paper_gpu_mfu_assumed": ASSUMED_MFU,
             "paper_gpu_hours_projected": (train + sample) / (H100_BF16_DENSE_FLOPS * ASSUMED_MFU) / 3600}
 
 
