@@ -38,7 +38,7 @@ def save_checkpoint(path, configs: dict, model, r: int, optimizer, rng_state: di
 def load_checkpoint(path, configs: dict, model, r: int, optimizer) -> tuple[dict, dict] | None:
     """Restore run r's weights, replay buffer and optimizer moments from `path`; returns
     (trainer state, RNG state), or None when there is no usable checkpoint. A truncated file
-    loses the progress, not the run; a checkpoint of other configs or other data is stale
+    loses the progress, not the run; a checkpoint of other configs, data or code is stale
     (the run was changed since) and is never resumed."""
     path = Path(path)
     if not path.exists():
@@ -49,7 +49,7 @@ def load_checkpoint(path, configs: dict, model, r: int, optimizer) -> tuple[dict
         log.warning("checkpoint %s is unreadable (%s); restarting from scratch", path, e)
         return None
     if _jsonable(ckpt["configs"]) != _jsonable(configs):
-        log.warning("checkpoint %s was made with other configs or data; restarting from scratch", path)
+        log.warning("checkpoint %s was made with other configs, data or code; restarting from scratch", path)
         return None
     for k, v in model.state_dict().items():
         v[r] = ckpt["model"][k][0].to(v.device)

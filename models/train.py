@@ -111,6 +111,15 @@ def data_fingerprint(sequences, target_starts, val_indices) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def code_fingerprint() -> str:
+    """The models package's source: a checkpoint is resumed only by the code that wrote it
+    (the encoded corpus, hashed in data_fingerprint, covers the task's code)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _training_seed(seed: int) -> int:
     """The run's training stream, apart from its initialisation (global RNG, `seed`) and its
     evaluation stream (`seed`, a fresh generator per evaluation)."""
@@ -205,9 +214,9 @@ def train_batch(
     optimizer = RunAdamW(model.optimizer_groups(cfg.weight_decay), R, cfg.betas)
     rng = RunRNG([_training_seed(c.seed) for c in train_cfgs], device)
 
-    data_id = data_fingerprint(sequences, target_starts, val_indices)
+    data_id, code_id = data_fingerprint(sequences, target_starts, val_indices), code_fingerprint()
     configs = [{"arch": arch, "model_cfg": asdict(model_cfg), "ebt_cfg": asdict(e) if e else None,
-                "train_cfg": asdict(c), "flop_budget": float(flop_budget), "data": data_id}
+                "train_cfg": asdict(c), "flop_budget": float(flop_budget), "data": data_id, "code": code_id}
                for c, e in zip(train_cfgs, ebt_cfgs)]
     states = [_resume(run_dir / "checkpoint.pt", configs[r], model, r, optimizer, rng, plan.total_steps)
               for r, run_dir in enumerate(run_dirs)]
