@@ -2,6 +2,7 @@
 
 Every rerun here is the same command with no extra flags; the tables must match an
 uninterrupted run (tiny_run), wall-time columns aside."""
+import json
 import os
 import shutil
 import signal
@@ -195,6 +196,34 @@ def test_a_truncated_per_run_table_is_rebuilt(tiny_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{damaged.relative_to(tmp_path)}: damaged" in result.stderr
     assert_same_tables(tiny_run, tmp_path)
+
+
+def test_damaged_and_deleted_outputs_are_rebuilt_and_a_dry_run_changes_nothing(tiny_run, tmp_path):
+    """With the tables built from them still there, Snakemake alone says "Nothing to be done"
+    about a damaged or deleted intermediate. A dry run lists them and touches nothing; the
+    same command then rebuilds them and everything after them; a second says nothing to do."""
+    copy_run(tiny_run, tmp_path)
+    damaged = sorted(in_run_dirs(tmp_path, "samples.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    deleted = sorted(in_run_dirs(tmp_path, "model.pt"))[-1].parent
+    shutil.rmtree(deleted)
+    best = tmp_path / "results/tuning/tpp/best.json"
+    best.write_text('{"setting": {"lr": 0.00')
+    before = {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()}
+
+    dry = run_snakemake(tmp_path, "--cores", "2", "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()} == before
+    listed = dry.stderr.split("Dry run: a real run rebuilds these ")[1]
+    assert f"{damaged.relative_to(tmp_path)}: damaged" in listed and "tuning/tpp/best.json: damaged" in listed
+    assert f"{(deleted / 'model.pt').relative_to(tmp_path)}: missing, though built before" in listed
+
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (deleted / "model.pt").exists() and json.loads(best.read_text())["setting"]
+    assert_same_tables(tiny_run, tmp_path)
+    again = run_snakemake(tmp_path, "--cores", "2")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_a_failing_job_leaves_its_traceback_in_its_log(tiny_run, tmp_path):
