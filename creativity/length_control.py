@@ -100,11 +100,13 @@ def length_controlled_novelty(scored: pd.DataFrame, refs: References) -> pd.Data
     """novelty_lc and creativity_lc per scored sample (module docstring)."""
     novelty_lc = np.full(len(scored), np.nan)
     node_ix = {n: i for i, n in enumerate(refs.scorer.graph.nodes)}
-    for i in np.flatnonzero(scored["valid"].to_numpy()):
-        ref_walks, ref_novelty = refs.get(scored["prompt_id"].iat[i], scored["hops"].iat[i], scored["correct"].iat[i])
-        nodes = np.array([node_ix[n] for n in scored["walk"].iat[i][0::2]])
+    rows = np.flatnonzero(scored["valid"].to_numpy())
+    columns = [scored[c].to_numpy()[rows] for c in ("prompt_id", "hops", "correct", "walk", "novelty")]
+    for i, prompt_id, hops, correct, walk, novelty in zip(rows, *columns):
+        ref_walks, ref_novelty = refs.get(prompt_id, hops, correct)
+        nodes = np.array([node_ix[n] for n in walk[0::2]])
         others = ~(ref_walks == nodes).all(axis=1)
-        novelty_lc[i] = mid_rank(scored["novelty"].iat[i], ref_novelty[others]) if others.any() else 0.5
+        novelty_lc[i] = mid_rank(novelty, ref_novelty[others]) if others.any() else 0.5
     utility = scored["utility"].to_numpy()
     return pd.DataFrame({
         "novelty_lc": novelty_lc,
