@@ -23,13 +23,31 @@ def search_settings(space: dict) -> list[dict]:
     return [dict(zip(names, values)) for values in itertools.product(*(space[n] for n in names))]
 
 
-def check_search(search: dict, architectures: list[str]) -> None:
+# Every trained model takes these from its tuning setting, so each is swept, and lives only there.
+ALWAYS_SWEPT = {"lr": "train"}
+ALWAYS_SWEPT_EBT = {"alpha": "ebt"}
+
+
+def check_search(search: dict, architectures: list[str], cfg: dict | None = None) -> None:
     """Equal tuning effort: every architecture has a space, with the same number of settings,
-    naming only keys its model has. Raises ValueError naming the offending key."""
+    naming only keys its model has. One name per setting: a key that every architecture it
+    applies to sweeps (lr and alpha always are) is set only under tuning.search, never also in
+    the train or ebt section, where nothing would read it. Raises ValueError naming the key."""
     sizes = {}
     for arch in architectures:
         if arch not in search:
             raise ValueError(f"tuning.search.{arch}: missing; every architecture in `architectures` is tuned")
+        needed = {**ALWAYS_SWEPT, **(ALWAYS_SWEPT_EBT if arch != "tpp" else {})}
+        for name in needed:
+            if name not in search[arch]:
+                raise ValueError(f"tuning.search.{arch}.{name}: missing; every model takes its {name} from its "
+                                 "tuning setting, so every sweep names it (one value is a fixed setting)")
+        for name in search[arch] if cfg is not None else ():
+            section = "train" if name in TRAIN_KEYS else "ebt"
+            users = [a for a in architectures if section == "train" or a != "tpp"]
+            if name in cfg.get(section, {}) and all(name in search.get(a, {}) for a in users):
+                raise ValueError(f"{section}.{name}: also swept under tuning.search.{arch}.{name}, which decides "
+                                 f"it for every model; remove {section}.{name} (a setting has one place)")
         for name in search[arch]:
             allowed = TRAIN_KEYS + (EBT_KEYS if arch != "tpp" else ())
             if name not in allowed:

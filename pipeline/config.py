@@ -183,7 +183,7 @@ def check_tuning(cfg: dict) -> None:
     from models.tuning import check_search
 
     try:
-        check_search(cfg["tuning"]["search"], cfg["architectures"])
+        check_search(cfg["tuning"]["search"], cfg["architectures"], cfg)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 

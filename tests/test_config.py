@@ -11,7 +11,7 @@ BAD = {
     "negative node count": ({"graph.num_nodes": -5}, "graph.num_nodes"),
     "unknown key": ({"graph.num_nodez": 5}, "graph.num_nodez"),
     "wrong type": ({"train.batch_size": "sixty-four"}, "train.batch_size"),
-    "missing key": ({"train.lr": DELETE}, "train.lr"),
+    "missing key": ({"train.batch_size": DELETE}, "train.batch_size"),
     "zero budget": ({"budgets": [0, 1e12]}, "budgets.0"),
     "negative budget range": ({"budgets": {"min": -1.0, "max": 1e12, "num": 2}}, "budgets.min"),
     "width not divisible by heads": ({"shapes": [{"depth": 2, "width": 64, "heads": 3}]}, "width 64 is not divisible by heads 3"),
@@ -58,10 +58,10 @@ def test_cuda_without_a_cuda_torch_fails_fast(workdir):
 
 
 def test_yaml_error_names_file_line_and_column(workdir):
-    text = (workdir / "config.yaml").read_text().replace("  lr: 2.4e-3\n", "  lr: [2.4e-3\n", 1)
+    text = (workdir / "config.yaml").read_text().replace("  batch_size: 32\n", "  batch_size: [32\n", 1)
     assert text != (workdir / "config.yaml").read_text()
     (workdir / "config.yaml").write_text(text)
-    line = text.splitlines().index("  lr: [2.4e-3") + 2  # the parser notices on the next line
+    line = text.splitlines().index("  batch_size: [32") + 2  # the parser notices on the next line
     result = run_snakemake(workdir, "--cores", "1", timeout=60)
     assert result.returncode != 0
     assert f"ConfigError: config.yaml, line {line}, column" in result.stderr, result.stderr[-2000:]
@@ -99,8 +99,9 @@ def test_paper_preset_plans_its_grid_on_a_machine_without_cuda(workdir):
                            timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     train_jobs = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]
-    # 3 architectures x 10 budgets x 17 shapes (depths x ratios inside 1M-100M params) x 3 seeds
-    assert train_jobs and int(train_jobs[0].split()[1]) == 3 * 10 * 17 * 3
+    # 3 architectures x 10 budgets x 17 shapes (depths x ratios inside 1M-100M params), each
+    # job a batch of the 3 seeds
+    assert train_jobs and int(train_jobs[0].split()[1]) == 3 * 10 * 17
 
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -152,6 +153,7 @@ PARSE_TIME = {
     "tuning EBT key for the Transformer++": (
         {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "alpha": [1.0, 2.0]}}}}, r"tuning.search.tpp.alpha"),
     "tuning unequal effort": ({"tuning": {"search": {"tpp": {"lr": [1e-3]}}}}, r"tuning.search: architectures get different"),
+    "a swept key also set in its section": ({"train": {"lr": 1e-3}}, r"train.lr: also swept under tuning.search.tpp.lr"),
     "tuning batch too large for min_steps": (
         {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "batch_size": [32, 100000]}}}},
         r"tuning.budget: 1.4e\+11 FLOPs gives tpp .* \(batch_size 100000\)"),
@@ -249,3 +251,15 @@ def test_an_alias_bomb_preset_is_refused_by_snakemake_quickly(workdir, tmp_path)
     result = run_snakemake(workdir, "--cores", "1", "-n", "--configfile", str(preset), timeout=60)
     assert result.returncode == 1
     assert f"ConfigError: {preset}, line 3, column 10: YAML alias *a is not allowed" in result.stderr, result.stderr[-2000:]
+
+
+def test_every_sweep_names_the_keys_every_model_takes_from_it():
+    """lr (and an EBT's alpha) exist only under tuning.search: a sweep without them would
+    train with a default nobody set."""
+    from models.tuning import check_search
+
+    with pytest.raises(ValueError, match=r"tuning.search.tpp.lr: missing"):
+        check_search({"tpp": {"batch_size": [16, 32]}}, ["tpp"])
+    with pytest.raises(ValueError, match=r"tuning.search.ebt_system1.alpha: missing"):
+        check_search({"ebt_system1": {"lr": [1e-3, 2e-3]}}, ["ebt_system1"])
+    check_search({"tpp": {"lr": [1e-3]}, "ebt_system1": {"lr": [1e-3], "alpha": [50.0]}}, ["tpp", "ebt_system1"])

@@ -65,6 +65,16 @@ def in_run_dirs(workdir, name):
     return list((workdir / "results/runs").glob(f"*/*/*/*/{name}"))
 
 
+def in_batch_dirs(workdir, name):
+    """A batch (every seed of one arch, budget and shape) keeps its train and sample logs."""
+    return list((workdir / "results/runs").glob(f"*/*/*/{name}"))
+
+
+def sampling_unfinished(log):
+    """A batch whose sample log exists while some run of it has no samples yet."""
+    return any(not (seed / "samples_raw.parquet").exists() for seed in log.parent.glob("seed*"))
+
+
 def test_the_workflow_profile_is_in_force(workdir):
     """Run from the working directory, as a user would: Snakemake finds profiles/default beside the Snakefile."""
     result = subprocess.run(snakemake_cmd(workdir, "-n"), cwd=workdir, capture_output=True, text=True, timeout=120,
@@ -80,7 +90,7 @@ def test_kill_9_mid_training_then_rerun_completes_identically(tiny_run, tmp_path
                                    if not (c.parent / "train_summary.parquet").exists()], "caught mid-training")
     result = run_snakemake(tmp_path, "--cores", "2")  # the same command, no extra flags
     assert result.returncode == 0, result.stderr[-3000:]
-    assert any("resumed" in (d / "train.log").read_text() for d in mid), "the run restarted instead of resuming"
+    assert any("resumed" in (d.parent / "train.log").read_text() for d in mid), "the run restarted instead of resuming"
     assert_same_tables(tiny_run, tmp_path, ("runs", "metrics"))
 
 
@@ -99,7 +109,7 @@ def test_a_second_run_is_refused_then_a_kill_mid_sample_resumes(tiny_run, tmp_pa
     deadline = time.time() + 300
     while first.poll() is None and time.time() < deadline:
         done = in_run_dirs(tmp_path, "samples_raw.parquet")
-        busy = [p for p in in_run_dirs(tmp_path, "sample.log") if not (p.parent / "samples_raw.parquet").exists()]
+        busy = [log for log in in_batch_dirs(tmp_path, "sample.log") if sampling_unfinished(log)]
         if done and busy:
             break
         time.sleep(0.02)
@@ -147,8 +157,8 @@ def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
         """One run resampled, another's sampling under way (its script has written to its log).
         Not the instant between Snakemake deleting an output and marking it incomplete."""
         present = in_run_dirs(tmp_path, "samples_raw.parquet")
-        busy = [log for log in in_run_dirs(tmp_path, "sample.log") if log.stat().st_mtime > started
-                and not (log.parent / "samples_raw.parquet").exists()]
+        busy = [log for log in in_batch_dirs(tmp_path, "sample.log") if log.stat().st_mtime > started
+                and sampling_unfinished(log)]
         return busy and any(p.stat().st_mtime > started for p in present)
 
     proc = start(tmp_path, "--forcerun", "sample")
@@ -182,7 +192,7 @@ def test_corrupt_checkpoint_restarts_that_run(tiny_run, tmp_path):
     (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
     result = run_snakemake(tmp_path, "--cores", "2", "results/tables/runs.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "restarting from scratch" in (run_dir / "train.log").read_text()
+    assert "restarting from scratch" in (run_dir.parent / "train.log").read_text()
     assert_same_tables(tiny_run, tmp_path, ("runs",))
 
 

@@ -157,9 +157,12 @@ def test_tiny_preset_on_slurm(runs):
     job_logs = [str(p.relative_to(runs["logdir"])) for p in runs["logdir"].rglob("*.log")]
     for rule in ("build_task", "tune_run", "train", "sample", "score", "aggregate", "fit"):
         assert any(p.startswith(f"rule_{rule}/") for p in job_logs), (rule, sorted(job_logs))
-    # one SLURM job per grid run and per tuning run, as many as the local run trained
-    assert sum(p.startswith("rule_train/") for p in job_logs) == len(read(local, "runs")), sorted(job_logs)
-    assert sum(p.startswith("rule_tune_run/") for p in job_logs) == len(read(local, "tuning")), sorted(job_logs)
+    # one SLURM job per batch: every seed of a grid point, and each architecture's tuning sweep
+    local_runs = read(local, "runs")
+    batches = local_runs.groupby(["variant", "budget", "depth", "width", "heads"]).ngroups
+    assert sum(p.startswith("rule_train/") for p in job_logs) == batches, sorted(job_logs)
+    sweeps = read(local, "tuning")["variant"].nunique()
+    assert sum(p.startswith("rule_tune_run/") for p in job_logs) == sweeps, sorted(job_logs)
 
     # The same tables as the local run: all four, with their columns.
     assert RUNS_COLUMNS <= set(read(workdir, "runs").columns)
