@@ -18,6 +18,6 @@ def check_some_run_trained(runs: pd.DataFrame) -> None:
     raise AllRunsDiverged(
         f"every run diverged ({len(runs)} of {len(runs)}); there is nothing to sample, fit or plot:\n"
         + "\n".join(lines)
-        + "\nLower the learning rates (tuning.search.<arch>.lr, train.lr) or train.grad_clip in the config and rerun"
+        + "\nLower the learning rates (tuning.search.<arch>.lr) or train.grad_clip in the config and rerun"
         " the same command: the runs retrain."
     )
