@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -537,7 +538,7 @@ class EBT(nn.Module):
         if self.ebt_cfg.variant == "system1":
             return self.ebt_cfg.steps
         lo, hi = self.ebt_cfg.random_steps
-        return int(np.random.default_rng([0x5EB7, step]).integers(lo, hi + 1))
+        return int(_step_count_block(lo, hi, step // 4096)[step % 4096])
 
     def thinking_step_counts(self) -> list[int]:
         """Every step count a training step can draw (the budget planner measures each)."""
@@ -685,6 +686,12 @@ class EBT(nn.Module):
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
         return _optimizer_groups(self, weight_decay, self.ebt_cfg.alpha_lr_multiplier)
+
+
+@lru_cache(maxsize=8)
+def _step_count_block(lo: int, hi: int, block: int) -> np.ndarray:
+    """System 2's thinking-step counts of training steps 4096 * block onward."""
+    return np.random.default_rng([0x5EB7, block]).integers(lo, hi + 1, size=4096)
 
 
 def _replace_last_rows(t: torch.Tensor, last: torch.Tensor, n_runs: int) -> torch.Tensor:

@@ -61,7 +61,7 @@ def test_step_estimate_matches_a_measured_step(arch):
     family = ARCHITECTURES[arch][0]
     model = build_model(family, ModelConfig(vocab_size=vocab, max_seq_len=length + 1, **shape), ebt_config(arch, cfg["ebt"]))
     probe = make_batch(seqs, starts, list(range(B)), 0, length + 1, loss_positions if family == "ebt" else None)
-    measured = plan_steps(model, probe, 1e30, ("test_grid", arch)).flops_per_step
+    measured = plan_steps(model, probe, 1e13, ("test_grid", arch)).flops_per_step
     assert measured <= estimate < 1.15 * measured
 
 

@@ -119,7 +119,7 @@ def _steps_budget(arch, ebt_cfg, steps, batch_size=8):
     seqs, starts = copy_task(200)
     n_queries = loss_queries(seqs, starts) if arch == "ebt" else None  # as train_to_budget does
     probe = make_batch(seqs, starts, list(range(batch_size)), PAD, max(map(len, seqs)), n_queries)
-    plan = plan_steps(model, probe, 1e30, ("test", arch, repr(ebt_cfg)))
+    plan = plan_steps(model, probe, 1e12, ("test", arch, repr(ebt_cfg)))
     return plan.flops_per_step * (steps + 0.5)
 
 

@@ -43,8 +43,9 @@ def test_one_run_per_grid_point_within_budget(tiny_run):
     assert sorted(runs["variant"].unique()) == ["system1", "system2", "tpp"]
     ok = runs[runs.status == "ok"]
     assert (ok["flops_measured"] <= ok["budget"]).all()
-    # Training stops within one step of the budget.
-    assert (ok["budget"] - ok["flops_measured"] < ok["flops_per_step_measured"]).all()
+    # Training stops within one step of the budget (a System-2 step with its most thinking
+    # steps costs at most 1.3x the mean step: tests/test_training.py).
+    assert (ok["budget"] - ok["flops_measured"] < 1.3 * ok["flops_per_step_measured"]).all()
 
 
 def test_sample_invariants(tiny_run):
@@ -120,8 +121,10 @@ def test_metrics_match_samples(tiny_run):
 def test_feasible_baseline_is_scored_like_a_run(tiny_run):
     b, s = pd.read_parquet(tiny_run / "results/baseline/samples.parquet"), read(tiny_run, "samples")
     prompts = pd.read_parquet(tiny_run / "results/task/prompts.parquet")
-    assert set(b.columns) <= set(s.columns) and set(pd.read_parquet(tiny_run / "results/baseline/metrics.parquet")
-                                                    .columns) <= set(read(tiny_run, "metrics").columns)
+    # the walker's own hop cap is its one extra column
+    assert set(b.columns) - {"hop_cap"} <= set(s.columns)
+    assert set(pd.read_parquet(tiny_run / "results/baseline/metrics.parquet").columns) - {"hop_cap"} <= \
+        set(read(tiny_run, "metrics").columns)
     assert (b["run_id"] == "feasible_baseline").all() and (b["decoding"] == "uniform_feasible").all()
     assert b["valid"].all() and (b["error_type"] == "none").all()
     assert set(b["prompt_id"]) == set(prompts.loc[prompts.split != "train", "prompt_id"])
