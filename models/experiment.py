@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
 from .model import EBT, EBTConfig, ModelConfig, load_model
 from .tuning import apply_setting
-from .train import PER_RUN_EBT_KEYS, PER_RUN_TRAIN_KEYS, TrainConfig, resolve_device, train_batch
+from .train import TrainConfig, batch_shared, resolve_device, train_batch
 
 ARCHITECTURES = {  # config name -> (model family, variant)
     "tpp": ("tpp", "tpp"),
@@ -52,9 +51,7 @@ def train_runs(runs: list[dict], settings: list[dict], corpus: pd.DataFrame, tok
     configs = [_run_configs(run, setting, train_cfg, ebt_cfg, device, threads) for run, setting in zip(runs, settings)]
     batches: dict[str, list[int]] = {}
     for i, (train, ebt) in enumerate(configs):
-        shared = {k: v for k, v in {**asdict(train), **(asdict(ebt) if ebt else {})}.items()
-                  if k not in PER_RUN_TRAIN_KEYS + PER_RUN_EBT_KEYS}
-        batches.setdefault(json.dumps(shared, sort_keys=True), []).append(i)
+        batches.setdefault(json.dumps(batch_shared(train, ebt), sort_keys=True), []).append(i)
     results = [None] * len(runs)
     for members in batches.values():
         summaries = train_batch(model, family, [configs[i][1] for i in members], [configs[i][0] for i in members],

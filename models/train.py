@@ -92,17 +92,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def batch_shared(train_cfg: TrainConfig, ebt_cfg: EBTConfig | None) -> dict:
+    """What runs of one batch must have in common: everything but PER_RUN_TRAIN_KEYS and
+    PER_RUN_EBT_KEYS."""
+    shared = {k: v for k, v in asdict(train_cfg).items() if k not in PER_RUN_TRAIN_KEYS}
+    if ebt_cfg is not None:
+        shared.update({f"ebt.{k}": v for k, v in asdict(ebt_cfg).items() if k not in PER_RUN_EBT_KEYS})
+    return shared
+
+
 def check_batchable(train_cfgs: list[TrainConfig], ebt_cfgs: list[EBTConfig | None]) -> None:
     """Runs can share a batch if they differ only in PER_RUN_TRAIN_KEYS and PER_RUN_EBT_KEYS."""
-    for cfgs, per_run in ((train_cfgs, PER_RUN_TRAIN_KEYS), (ebt_cfgs, PER_RUN_EBT_KEYS)):
-        if cfgs[0] is None:
-            continue
-        shared = [{k: v for k, v in asdict(c).items() if k not in per_run} for c in cfgs]
-        for other in shared[1:]:
-            differ = sorted(k for k in other if other[k] != shared[0][k])
-            if differ:
-                raise ValueError(f"runs of one batch differ in {', '.join(differ)}; only "
-                                 f"{', '.join(per_run)} may differ")
+    shared = [batch_shared(t, e) for t, e in zip(train_cfgs, ebt_cfgs)]
+    for other in shared[1:]:
+        differ = sorted(k for k in other if other[k] != shared[0][k])
+        if differ:
+            raise ValueError(f"runs of one batch differ in {', '.join(differ)}; only "
+                             f"{', '.join(PER_RUN_TRAIN_KEYS + PER_RUN_EBT_KEYS)} may differ")
 
 
 def data_fingerprint(sequences, target_starts, val_indices) -> str:
