@@ -265,8 +265,22 @@ def with_label(rows: pd.DataFrame) -> pd.DataFrame:
     return fit_rows(rows) if len(rows) else rows.assign(**{LABEL: pd.Series(dtype=object)})
 
 
+def crossover_sentence(fits: pd.DataFrame) -> str:
+    """Where each EBT's fitted trend would meet the Transformer++'s, in excess loss and in creativity."""
+    rows = fit_rows(fits, kind="crossover")
+    if rows.empty:
+        return ""
+    parts = []
+    for variant, grp in rows.groupby("variant", sort=True):
+        notes = "; ".join(_esc(r.note) for r in grp.sort_values("metric", ascending=False).itertuples())
+        parts.append(f"{arch_name('ebt-' + variant)} vs Transformer++, from the fitted trends: {notes}")
+    return ". ".join(parts) + "."
+
+
 def answer_sentences(fits: pd.DataFrame) -> list[str]:
-    return [rates_sentence(fits), *gap_sentences(fits), loss_sentence(fits), cannot_sentence(fits)]
+    sentences = [rates_sentence(fits), crossover_sentence(fits), *gap_sentences(fits), loss_sentence(fits),
+                 cannot_sentence(fits)]
+    return [s for s in sentences if s]
 
 
 # ------------------------------------------------------------------ the compact table

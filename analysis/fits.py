@@ -38,6 +38,9 @@ Kinds (module that computes them):
     power_law (excess_loss)  (loss) exponent of L − floor against FLOPs, one fit per seed.
     scaling_rate          (loss) EBT over Transformer++ excess-loss exponent, per seed pair.
     training              (loss) epochs and train–val gap of the compute-optimal runs, when runs has them.
+    crossover             (crossover, from loss and scaling) per EBT variant and metric excess_loss |
+                          creativity: log10 of the training FLOPs at which its law meets the
+                          Transformer++'s, with a Fieller interval; the note is the sentence shown.
     paired_delta          (paired) EBT minus Transformer++ per shared budget; x = default_decoding
                           | matched_inference_flops; parameters delta, treatment (EBT),
                           baseline (tpp), n_correct rows, *_inference_flops.
@@ -66,7 +69,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import intervals, isoflop, loss, paired, pareto, powerlaw, resample, scaling, thinking, tradeoff
+from analysis import crossover, intervals, isoflop, loss, paired, pareto, powerlaw, resample, scaling, thinking, tradeoff
 from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, default_decoding, in_distribution, with_labels
 
 NO_DECODING = "-"
@@ -202,6 +205,23 @@ def _scaling_rows(runs, ok, stats, draws) -> list[dict]:
         ids = dict(arch=arch, variant=sub["variant"].iloc[0], decoding=DEFAULT_DECODING[arch],
                    n_excluded_diverged=_n_excluded(runs, arch=arch, variant=sub["variant"].iloc[0]))
         rows += scaling.power_law_rows(sub, {m: v[:, mask] for m, v in values.items()}, draws, ids)
+    return rows + _creativity_crossover_rows(ok, values, draws)
+
+
+def _creativity_crossover_rows(ok, values, draws) -> list[dict]:
+    """Where each EBT's creativity law would meet the Transformer++'s (analysis/crossover.py)."""
+    if "creativity" not in values or "tpp" not in set(ok[LABEL]):
+        return []
+    laws = {}
+    for label in sorted(set(ok[LABEL])):
+        mask = (ok[LABEL] == label).to_numpy()
+        laws[label] = scaling.law_coefficients(ok[mask], values["creativity"][:, mask], draws, "creativity")
+    (tpp_law, tpp_budgets, tpp_gate) = laws.pop("tpp")
+    rows = []
+    for label, (law, budgets, gate) in laws.items():
+        variant = ok.loc[ok[LABEL] == label, "variant"].iloc[0]
+        shared = np.intersect1d(budgets, tpp_budgets)
+        rows.append(crossover.crossover_row("creativity", variant, law, tpp_law, shared, gate or tpp_gate))
     return rows
 
 

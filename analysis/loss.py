@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import intervals
+from analysis import crossover, intervals
 from analysis.labels import LABEL
 from analysis.paired import compute_optimal_runs
 from analysis.scaling import exponent_gate
@@ -62,15 +62,16 @@ def _frontier(arm: pd.DataFrame, floor: float) -> pd.DataFrame:
     return best.assign(excess=best["val_loss"] - floor)
 
 
-def _per_seed_exponents(points: pd.DataFrame, seeds: np.ndarray) -> np.ndarray:
-    """(1, seeds) slope of ln excess on ln FLOPs per seed; NaN where a seed has < 2 usable points."""
-    out = np.full((1, len(seeds)), np.nan)
+def _per_seed_lines(points: pd.DataFrame, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intercept, slope) of ln excess on ln FLOPs per seed, each (1, seeds); NaN where a seed
+    has < 2 usable points."""
+    out = np.full((2, 1, len(seeds)), np.nan)
     for i, seed in enumerate(seeds):
         p = points[(points["seed"] == seed) & (points["excess"] > 0)]
         if p["budget"].nunique() >= 2:
             u, y = np.log(p["flops_measured"].to_numpy(float)), np.log(p["excess"].to_numpy(float))
-            out[0, i] = np.polyfit(u, y, 1)[0]
-    return out
+            out[1, 0, i], out[0, 0, i] = np.polyfit(u, y, 1)
+    return out[0], out[1]
 
 
 def excess_loss_rows(ok: pd.DataFrame, floor: float) -> list[dict]:
@@ -78,7 +79,7 @@ def excess_loss_rows(ok: pd.DataFrame, floor: float) -> list[dict]:
     if not np.isfinite(floor) or ok.empty:
         return []
     seeds = np.sort(ok["seed"].unique())
-    rows, exponents = [], {}
+    rows, exponents, lines = [], {}, {}
     for label, arm in ok.dropna(subset=["val_loss"]).groupby(LABEL, sort=True):
         ids = dict(arch=arm["arch"].iloc[0], variant=arm["variant"].iloc[0])
         points = _frontier(arm, floor)
@@ -89,14 +90,29 @@ def excess_loss_rows(ok: pd.DataFrame, floor: float) -> list[dict]:
                         {"note": "; ".join(p for p in (iv.note, f"floor {floor:.4g}") if p)})
             rows += _training_rows(ids, budget, grp, seeds)
         gate = exponent_gate(points["budget"])
-        per_seed = _per_seed_exponents(points, seeds)
+        lines[label] = _per_seed_lines(points, seeds), points["budget"].unique(), gate
+        per_seed = lines[label][0][1]
         exponents[label] = per_seed if not gate else np.full_like(per_seed, np.nan)
         iv = intervals.seed_interval(exponents[label]) if not gate else intervals.Interval(np.nan, np.nan, np.nan, 0,
                                                                                             np.nan, gate)
         rows.append(dict(ids, kind="power_law", metric="excess_loss", x="flops_measured", subset="frontier",
                          parameter="exponent", method="ols_loglog_excess", n=points["budget"].nunique(),
                          n_seeds=iv.n_seeds, **iv.fields()))
-    return rows + _ratio_rows(ok, exponents)
+    return rows + _ratio_rows(ok, exponents) + _crossover_rows(ok, lines)
+
+
+def _crossover_rows(ok: pd.DataFrame, lines: dict) -> list[dict]:
+    """Where each EBT's excess-loss law would meet the Transformer++'s (analysis/crossover.py)."""
+    if "tpp" not in lines:
+        return []
+    tpp_line, tpp_budgets, tpp_gate = lines["tpp"]
+    rows = []
+    for label in [lab for lab in lines if lab != "tpp"]:
+        line, budgets, gate = lines[label]
+        variant = ok.loc[ok[LABEL] == label, "variant"].iloc[0]
+        rows.append(crossover.crossover_row("excess_loss", variant, line, tpp_line,
+                                            np.intersect1d(budgets, tpp_budgets), gate or tpp_gate))
+    return rows
 
 
 def _training_rows(ids: dict, budget: float, grp: pd.DataFrame, seeds: np.ndarray) -> list[dict]:

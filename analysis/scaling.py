@@ -110,15 +110,12 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
         if metric not in run_values:
             continue
         mean_values = resample.cell_values(run_values[metric], cells, np.ones_like(draws.seed))  # for notes, n
-        per_seed = [resample.cell_values(run_values[metric], cells, _seed_weights(draws, i))
-                    for i in range(len(draws.seeds))]
+        per_seed = _per_seed_values(run_values[metric], cells, draws)
         frontiers = [frontier_choice(v, budgets, maximise) for v in per_seed]
         for x_axis in [x for x in X_AXES if x in cells.table.columns]:
             for subset in ("frontier", "all_runs"):
                 u0, y0 = law_points(cells, mean_values, x_axis, subset, maximise)
-                fits = [_fit(model, *law_points(cells, v, x_axis, subset, maximise, f)) if not gate else
-                        (np.full(len(v), np.nan),) * 2 for v, f in zip(per_seed, frontiers)]
-                a, b = np.stack([f[0] for f in fits], axis=1), np.stack([f[1] for f in fits], axis=1)  # (B+1, S)
+                a, b = _seed_fits(cells, per_seed, frontiers, metric, x_axis, subset, gate)
                 note = gate or _note(y0[0], model)
                 if not np.isfinite(b[0]).any() and not gate and "not identified" not in note:
                     note = "; ".join(p for p in (note, "not identified: < 2 distinct x among the points, y all 0 "
@@ -132,6 +129,30 @@ def power_law_rows(label_runs: pd.DataFrame, run_values: dict[str, np.ndarray], 
                                 | {"note": "; ".join(p for p in (note, iv.note if not gate else "") if p)})
                 rows += _curve_rows(common, model, a, b, np.exp(u0[0][np.isfinite(u0[0])]))
     return rows
+
+
+def _per_seed_values(run_values: np.ndarray, cells: resample.Cells, draws: resample.Draws) -> list[np.ndarray]:
+    return [resample.cell_values(run_values, cells, _seed_weights(draws, i)) for i in range(len(draws.seeds))]
+
+
+def _seed_fits(cells, per_seed, frontiers, metric, x_axis, subset, gate) -> tuple[np.ndarray, np.ndarray]:
+    """The law's (intercept, slope) on the link scale, each (resamples, seeds); NaN when gated."""
+    model, maximise, _ = MODELS[metric]
+    fits = [_fit(model, *law_points(cells, v, x_axis, subset, maximise, f)) if not gate else
+            (np.full(len(v), np.nan),) * 2 for v, f in zip(per_seed, frontiers)]
+    return np.stack([f[0] for f in fits], axis=1), np.stack([f[1] for f in fits], axis=1)
+
+
+def law_coefficients(label_runs: pd.DataFrame, run_values: np.ndarray, draws: resample.Draws, metric: str,
+                     x_axis: str = "flops_measured", subset: str = "frontier"):
+    """One arm's per-seed law of one metric, for comparisons between arms (analysis/crossover.py):
+    (intercepts, slopes) each (resamples, seeds) on the link scale, the budgets, and the gate."""
+    cells = resample.make_cells(label_runs, ["budget", "depth", "width"], draws.seeds)
+    budgets = cells.table["budget"].to_numpy(float)
+    per_seed = _per_seed_values(run_values, cells, draws)
+    frontiers = [frontier_choice(v, budgets, MODELS[metric][1]) for v in per_seed]
+    gate = exponent_gate(budgets)
+    return _seed_fits(cells, per_seed, frontiers, metric, x_axis, subset, gate), budgets, gate
 
 
 def _note(y: np.ndarray, model: str) -> str:

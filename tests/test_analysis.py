@@ -530,6 +530,17 @@ def test_scaling_rate_is_the_ratio_of_excess_loss_exponents(fit_table):
     assert ratio["variant"] == "system2/tpp" and ratio["method"] == "excess_exponent_ratio"
 
 
+def test_crossover_of_the_excess_loss_laws(fit_table):
+    # Both arms' excess loss is A_LOSS at 1e15 and the EBT's falls faster (B_LOSS): the lines
+    # meet at the smallest budget, so ahead of it the EBT is lower and they never meet again.
+    row = one(fit_table, kind="crossover", metric="excess_loss")
+    assert row["variant"] == "system2" and np.isnan(row["estimate"])
+    assert "no crossover within 3 decades of the largest budget at the fitted slopes" in row["note"]
+    assert "the EBT is ahead at 1e+18 FLOPs" in row["note"]
+    creativity = one(fit_table, kind="crossover", metric="creativity")
+    assert "the EBT is behind at 1e+18 FLOPs" in creativity["note"]
+
+
 def test_epochs_and_train_val_gap_are_reported(fit_table):
     row = one(fit_table, kind="training", arch="tpp", budget=1e16, metric="epochs")
     assert row["estimate"] == pytest.approx(10 + np.mean(SEEDS))
@@ -662,7 +673,7 @@ def test_fits_columns_kinds_and_round_trip(fit_table, tmp_path):
     assert {"loss_floor", "excess_loss", "training", "paired_delta", "paired_delta_change", "power_law", "power_law_curve", "scaling_rate",
             "isoflop_optimum", "isoflop_power_law", "tradeoff_slope", "tradeoff_net", "tradeoff_scaling",
             "pareto_hypervolume", "pareto_front", "pareto_hv_delta", "thinking_effect", "error_share", "error_shift",
-            "summary"} == set(fit_table["kind"])
+            "summary", "crossover"} == set(fit_table["kind"])
     fit_table.to_parquet(tmp_path / "fits.parquet", index=False)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "fits.parquet"), fit_table)
     again = fits.compute_fits(*_study_args(), n_boot=N_BOOT, seed=0, min_correct=MIN_CORRECT)
