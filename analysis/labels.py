@@ -1,6 +1,7 @@
 """Names shared by the fits, the figures and the report pages: architecture labels and
-display names, default decodings, which decodings are oracles, shape axes, selecting rows
-of fits.parquet. No fitting and no matplotlib here, so every module can import it.
+display names (from the registry, models/architectures.py), default decodings, which
+decodings are oracles, shape axes, selecting rows of fits.parquet. No fitting, no
+matplotlib and no torch here, so every module can import it.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.architectures import ARCHITECTURES, EBT_FAMILY, FAMILY_DISPLAY, TPP_FAMILY, label_of
+
 LABEL = "arch_label"  # derived (arch, variant) column added to working copies of the tables
 BASELINE_RUN = "feasible_baseline"  # run_id of the feasible-set null (results/baseline/)
-# Each architecture's default decoding: greedy for Transformer++, the training number of
-# optimisation steps for the EBT.
-DEFAULT_DECODING = {"tpp": "greedy", "ebt": "think_x1"}
+# Each model family's default decoding (keyed by the tables' arch column): greedy for
+# Transformer++, the training number of optimisation steps for the EBT.
+DEFAULT_DECODING = {TPP_FAMILY: "greedy", EBT_FAMILY: "think_x1"}
 # The reward tilt re-ranks samples by the scorer itself: an oracle, never compared.
 ORACLE_PREFIXES = ("tilt_",)
 # Columns of fits.parquet (documented in fits.py); here so figures can read an empty table.
@@ -21,7 +24,10 @@ FITS_COLUMNS = [
     "parameter", "estimate", "ci_low", "ci_high", "ci_method", "n", "n_seeds", "n_excluded_diverged", "n_boot",
     "seed", "method", "note",
 ]
-ARCH_NAMES = {"tpp": "Transformer++", "ebt": "EBT", "ebt-system1": "EBT System 1", "ebt-system2": "EBT System 2"}
+# Display name of every label: each architecture's, and each family's for rows of a family as a whole.
+ARCH_NAMES = {**FAMILY_DISPLAY, **{a.label: a.display for a in ARCHITECTURES.values()}}
+# The family (the tables' arch column) of every label.
+LABEL_FAMILY = {**{family: family for family in FAMILY_DISPLAY}, **{a.label: a.family for a in ARCHITECTURES.values()}}
 SHAPE_AXES = ("depth", "width", "width_depth_ratio", "params")
 AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_ratio": "width/depth ratio d/L",
                "params": "parameters N (non-embedding)", "flops_measured": "training compute C (FLOPs, measured)",
@@ -29,10 +35,11 @@ AXIS_LABELS = {"depth": "depth L (layers)", "width": "width d", "width_depth_rat
 
 
 def arch_label(arch: str, variant) -> str:
-    """Display label of an (arch, variant) pair: "tpp", "ebt-system1", "ebt-system2"."""
-    if variant is None or (isinstance(variant, float) and np.isnan(variant)) or variant in ("", arch):
-        return str(arch)
-    return f"{arch}-{variant}"
+    """Label of a table's (arch, variant) pair: "tpp", "ebt-system1", "ebt-system2"
+    (models.architectures.label_of; a missing variant, NaN in a table, is no variant)."""
+    if isinstance(variant, float) and np.isnan(variant):
+        variant = None
+    return label_of(str(arch), variant)
 
 
 def arch_name(label: str) -> str:

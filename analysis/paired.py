@@ -31,6 +31,7 @@ import pandas as pd
 
 from analysis import intervals, resample
 from analysis.labels import DEFAULT_DECODING, LABEL, arch_name, flops_text, is_oracle
+from models.architectures import EBT_FAMILY, TPP, TPP_FAMILY
 
 METRICS = ("correct_rate", "creativity", "creativity_lc", "validity", "novelty_valid", "novelty_lc")
 NOT_COMPARABLE = "not comparable"
@@ -55,12 +56,12 @@ def refusal(counts: dict[str, int], names: dict[str, str], min_correct: int) -> 
 
 
 def matched_decodings(menus: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[str, str], dict[str, float], str]:
-    """menus: side ("tpp" | "ebt"), run_id, decoding, flops (per sample, measured on that run);
+    """menus: side (the family: TPP_FAMILY | EBT_FAMILY), run_id, decoding, flops (per sample, measured on that run);
     scores: side, decoding, score (seed-mean creativity). Returns the chosen decoding per
     side, its FLOPs (the most any compared run spent on it), and a note; no choice for a
     side without a setting that fits under the level on every run."""
     menus = menus[~is_oracle(menus["decoding"])].dropna(subset=["flops"])
-    if set(menus["side"]) != {"tpp", "ebt"}:
+    if set(menus["side"]) != {TPP_FAMILY, EBT_FAMILY}:
         return {}, {}, "no inference FLOPs for one of the arms"
     per_run = menus.groupby(["side", "run_id"])["flops"]
     cheapest = per_run.min().groupby("side").max()  # what every run of a side can get down to
@@ -73,11 +74,12 @@ def matched_decodings(menus: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[s
         best = grp.sort_values(["score", "flops"], ascending=[False, True]).iloc[0]
         chosen[side], flops[side] = best["decoding"], float(best["flops"])
     note = f"level {flops_text(level)} inference FLOPs per sample"
-    missing = sorted({"tpp", "ebt"} - set(chosen))
+    missing = sorted({TPP_FAMILY, EBT_FAMILY} - set(chosen))
     if missing:
         return {}, {}, f"{NOT_COMPARABLE}: no non-oracle setting of {', '.join(missing)} stays under the {note}"
-    return chosen, flops, (f"{note}; chosen: ebt {chosen['ebt']} ({flops_text(flops['ebt'])}), "
-                           f"tpp {chosen['tpp']} ({flops_text(flops['tpp'])}), ratio {flops['ebt'] / flops['tpp']:.2f}")
+    return chosen, flops, (f"{note}; chosen: {EBT_FAMILY} {chosen[EBT_FAMILY]} ({flops_text(flops[EBT_FAMILY])}), "
+                           f"{TPP_FAMILY} {chosen[TPP_FAMILY]} ({flops_text(flops[TPP_FAMILY])}), "
+                           f"ratio {flops[EBT_FAMILY] / flops[TPP_FAMILY]:.2f}")
 
 
 def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resample.PromptStats,
@@ -85,20 +87,20 @@ def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resamp
     """Rows of kind paired_delta for every EBT label and shared budget (see module docstring).
     inference_flops: run_id, decoding, inference_flops (mean per sample on that run, test split)."""
     rows = []
-    tpp = runs[runs[LABEL] == "tpp"]
-    for label, ebt in runs[runs["arch"] == "ebt"].groupby(LABEL, sort=True):
+    tpp = runs[runs[LABEL] == TPP.label]
+    for label, ebt in runs[runs["arch"] == EBT_FAMILY].groupby(LABEL, sort=True):
         shared = sorted(set(ebt["budget"]) & set(tpp["budget"]))
-        ids = dict(kind="paired_delta", arch="ebt", variant=ebt["variant"].iloc[0])
+        ids = dict(kind="paired_delta", arch=EBT_FAMILY, variant=ebt["variant"].iloc[0])
         if not shared:
             rows.append(dict(ids, parameter="delta", metric="creativity", x="default_decoding",
-                             note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and tpp "
+                             note=f"no budget shared by {label} ({_fmt(ebt['budget'])}) and {TPP.label} "
                                   f"({_fmt(tpp['budget'])})"))
             continue
-        names = {"ebt": arch_name(label), "tpp": arch_name("tpp")}
+        names = {EBT_FAMILY: arch_name(label), TPP_FAMILY: TPP.display}
         per_budget: dict[tuple[str, str], dict[float, np.ndarray]] = {}
         for budget in shared:
-            arms = {"ebt": compute_optimal_runs(ebt[ebt["budget"] == budget]),
-                    "tpp": compute_optimal_runs(tpp[tpp["budget"] == budget])}
+            arms = {EBT_FAMILY: compute_optimal_runs(ebt[ebt["budget"] == budget]),
+                    TPP_FAMILY: compute_optimal_runs(tpp[tpp["budget"] == budget])}
             shapes = "; ".join(f"{s} {int(a['depth'].iloc[0])}x{int(a['width'].iloc[0])}" for s, a in arms.items())
             choices = [("default_decoding", {s: DEFAULT_DECODING[s] for s in arms}, {}, "")]
             chosen, flops, note = matched_decodings(_menus(inference_flops, arms), _scores(stats, draws, arms))
@@ -106,7 +108,7 @@ def paired_rows(runs: pd.DataFrame, inference_flops: pd.DataFrame, stats: resamp
                 choices.append(("matched_inference_flops", chosen, flops, note))
             for x, decodings, flop_of, note in choices:
                 common = dict(ids, budget=float(budget), x=x, n=len(stats.prompt_ids),
-                              decoding=f"{decodings['ebt']} vs {decodings['tpp']}" if decodings else "")
+                              decoding=f"{decodings[EBT_FAMILY]} vs {decodings[TPP_FAMILY]}" if decodings else "")
                 rows += _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stats, draws,
                                          min_correct, per_budget)
         rows += _change_rows(ids, per_budget)
@@ -137,24 +139,25 @@ def _comparison_rows(common, arms, decodings, flop_of, note, names, shapes, stat
     refused = refusal(counts, names, min_correct)
     note = "; ".join(p for p in (refused, note, f"compute-optimal shapes {shapes}") if p)
     rows = [dict(common, metric="n_correct", parameter=p, estimate=float(counts[s]), note=note)
-            for s, p in (("ebt", "treatment"), ("tpp", "baseline"))]
+            for s, p in ((EBT_FAMILY, "treatment"), (TPP_FAMILY, "baseline"))]
     for metric in [m for m in METRICS if m in stats.sums]:
         per_seed = {s: resample.seed_matrix(stats, arms[s], decodings[s], metric, draws.prompt, draws.seeds)
                     for s in arms}
         limits = intervals.bounds(metric)
-        for parameter, iv in (("treatment", intervals.seed_interval(per_seed["ebt"], limits)),
-                              ("baseline", intervals.seed_interval(per_seed["tpp"], limits))):
+        for parameter, iv in (("treatment", intervals.seed_interval(per_seed[EBT_FAMILY], limits)),
+                              ("baseline", intervals.seed_interval(per_seed[TPP_FAMILY], limits))):
             rows.append(dict(common, metric=metric, parameter=parameter, n_boot=draws.n_boot, **iv.fields(),
                              n_seeds=iv.n_seeds) | {"note": "; ".join(p for p in (iv.note, note) if p)})
-        delta = intervals.paired_interval(per_seed["ebt"], per_seed["tpp"], intervals.bounds(metric, difference=True))
+        treatment, baseline = per_seed[EBT_FAMILY], per_seed[TPP_FAMILY]
+        delta = intervals.paired_interval(treatment, baseline, intervals.bounds(metric, difference=True))
         fields = delta.fields() | {"note": "; ".join(p for p in (note, delta.note) if p)}
         if refused:
             fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
         else:
-            per_budget.setdefault((common["x"], metric), {})[common["budget"]] = per_seed["ebt"] - per_seed["tpp"]
+            per_budget.setdefault((common["x"], metric), {})[common["budget"]] = treatment - baseline
         rows.append(dict(common, metric=metric, parameter="delta", n_boot=draws.n_boot, n_seeds=delta.n_seeds,
                          **fields))
-    for side, parameter in (("ebt", "treatment_inference_flops"), ("tpp", "baseline_inference_flops")):
+    for side, parameter in ((EBT_FAMILY, "treatment_inference_flops"), (TPP_FAMILY, "baseline_inference_flops")):
         if side in flop_of:
             rows.append(dict(common, metric="inference_flops", parameter=parameter, estimate=flop_of[side]))
     return rows

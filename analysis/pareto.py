@@ -29,6 +29,7 @@ import pandas as pd
 
 from analysis import intervals, resample
 from analysis.labels import LABEL, arch_name, is_oracle
+from models.architectures import EBT_FAMILY, TPP, TPP_FAMILY
 from analysis.paired import refusal
 
 def front_mask(x, y) -> np.ndarray:
@@ -127,17 +128,18 @@ def pareto_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resample
 def _delta_rows(runs: pd.DataFrame, hv_by: dict, counts: dict, draws: resample.Draws, min_correct: int) -> list[dict]:
     rows = []
     for (label, budget, level), hv in sorted(hv_by.items()):
-        base = hv_by.get(("tpp", budget, level))
-        if label == "tpp" or base is None:
+        base = hv_by.get((TPP.label, budget, level))
+        if label == TPP.label or base is None:
             continue
         iv = intervals.paired_interval(hv, base)
-        refused = refusal({"ebt": counts[(label, budget, level)], "tpp": counts[("tpp", budget, level)]},
-                          {"ebt": arch_name(label), "tpp": arch_name("tpp")}, min_correct)
+        refused = refusal({EBT_FAMILY: counts[(label, budget, level)], TPP_FAMILY: counts[(TPP.label, budget, level)]},
+                          {EBT_FAMILY: arch_name(label), TPP_FAMILY: TPP.display}, min_correct)
         fields = iv.fields() | {"note": "; ".join(p for p in (refused, iv.note) if p)}
         if refused:
             fields |= dict(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="")
         variant = runs.loc[runs[LABEL] == label, "variant"].iloc[0]
-        rows.append(dict(kind="pareto_hv_delta", arch="ebt", variant=variant, budget=float(budget), level=float(level),
+        rows.append(dict(kind="pareto_hv_delta", arch=EBT_FAMILY, variant=variant, budget=float(budget),
+                         level=float(level),
                          decoding="all non-oracle", metric="hypervolume", x="novelty_correct,utility",
                          parameter="delta", n_boot=draws.n_boot, n_seeds=iv.n_seeds, **fields))
     return rows

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from analysis.labels import (AXIS_LABELS, DEFAULT_DECODING, LABEL, arch_name, default_decoding, fit_rows, is_oracle,
-                             shape_values)
+from analysis.labels import (AXIS_LABELS, DEFAULT_DECODING, LABEL, LABEL_FAMILY, arch_name, default_decoding, fit_rows,
+                             is_oracle, shape_values)
 from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, SHORT_AXIS, arch_color, arch_labels, budget_handles,
                                budget_palette, error_bars, fmt_flops, grid, legend_right, log_axis, no_data_figure,
                                headline_rate, ok_metrics, ok_runs, padded_range, save, title)
@@ -65,7 +65,7 @@ def plot_compute_scaling(fits, runs, metrics, out_path, subset: str = "frontier"
     for label in labels:
         law = laws[(laws[LABEL] == label) & (laws["x"] == "flops_measured")].set_index(["metric", "parameter"])
         exp = law.loc[("creativity", "exponent")] if ("creativity", "exponent") in law.index else None
-        text = f"{arch_name(label)} ({DEFAULT_DECODING.get(label.split('-')[0], '?')})"
+        text = f"{arch_name(label)} ({DEFAULT_DECODING.get(LABEL_FAMILY.get(label), '?')})"
         if exp is not None and np.isfinite(exp.estimate):
             text += f"\nC ∝ FLOPs^{_ci_text(exp)}"
         elif exp is not None:

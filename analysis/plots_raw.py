@@ -18,6 +18,7 @@ from analysis.labels import DEFAULT_DECODING, LABEL, arch_name, default_decoding
 from analysis.plotting import (BUDGET_TITLE, METRIC_LABELS, arch_labels, budget_handles, budget_palette, fmt_flops,
                                grid, grid_ticks, headline_rate, label_budgets, legend_right, no_data, no_data_figure,
                                ok_metrics, ok_runs, save, title)
+from models.architectures import EBT_FAMILY, TPP, TPP_FAMILY
 from creativity.scoring import ERROR_TYPES
 
 # The error-share columns in the scorer's check order (a walk's error is its first failed check).
@@ -65,11 +66,11 @@ def plot_thinking_curves(runs, metrics, out_path, metric: str | None = None, **_
     data = ok_metrics(runs, metrics)
     metric = metric or headline_rate(data)
     data = data[data["level"] == 0] if len(data) else data
-    ebt = data[data["arch"] == "ebt"] if len(data) else data
+    ebt = data[data["arch"] == EBT_FAMILY] if len(data) else data
     labels = arch_labels(ebt)
     if not labels:
         return no_data_figure(out_path, f"EBT inference-time scaling: {metric}", "no EBT runs")
-    tpp_greedy = data[(data["arch"] == "tpp") & (data["decoding"] == "greedy")].groupby("budget")[metric].mean()
+    tpp_greedy = default_decoding(data[data["arch"] == TPP_FAMILY]).groupby("budget")[metric].mean()
     budget_colors = budget_palette(ebt["budget"])
     ebt, palette = label_budgets(ebt)
     panels = (("think", "steps_multiplier", "thinking steps (× training steps, log₂)"),
@@ -91,7 +92,8 @@ def plot_thinking_curves(runs, metrics, out_path, metric: str | None = None, **_
             ax.grid(alpha=0.3)
             ax.set(xlabel=xlabel, ylabel=f"{METRIC_LABELS.get(metric, metric)}, all levels")
             title(ax, label, "thinking longer" if family == "think" else "self-verification")
-    handles = budget_handles(budget_colors) + [Line2D([], [], color="grey", ls="--", label="Transformer++ greedy\n(same budget)")]
+    baseline = f"{TPP.display} {DEFAULT_DECODING[TPP_FAMILY]}\n(same budget)"
+    handles = budget_handles(budget_colors) + [Line2D([], [], color="grey", ls="--", label=baseline)]
     legend_right(fig, handles, BUDGET_TITLE)
     return save(fig, out_path)
 
@@ -100,7 +102,7 @@ def plot_energy_descent(runs, samples, out_path, **_) -> Path:
     """Mean EBT energy at each optimisation step (samples.energy_by_step), one line per budget,
     one panel per EBT variant."""
     ok = ok_runs(runs)
-    ok = ok[ok["arch"] == "ebt"] if len(ok) else ok
+    ok = ok[ok["arch"] == EBT_FAMILY] if len(ok) else ok
     has = len(samples) and {"run_id", "energy_by_step"} <= set(samples.columns)
     sub = samples[samples["run_id"].isin(ok["run_id"])][["run_id", "energy_by_step"]].reset_index(drop=True) \
         if has else pd.DataFrame(columns=["run_id", "energy_by_step"])

@@ -1,7 +1,8 @@
 """Shared pieces of the figures: colours, labels, ticks, atomic PNG writes.
 
 Every figure groups by architecture = the (arch, variant) pair, labelled "tpp",
-"ebt-system1", "ebt-system2" (labels.arch_label), each with one colour (ARCH_COLORS) in
+"ebt-system1", "ebt-system2" (labels.arch_label), each with its registry colour
+(models/architectures.py, ARCH_COLORS) in
 every figure; uses only non-diverged runs; draws a "no data" note instead of failing on
 degenerate input; puts legends outside the data area; and writes its PNG atomically
 (creativity.io.atomic_path), so a reader never sees a half-written file.
@@ -25,9 +26,11 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from analysis.labels import LABEL, arch_name, flops_text, in_distribution, with_labels  # noqa: E402
 from creativity.io import atomic_path  # noqa: E402
+from models.architectures import ARCHITECTURES, EBT_FAMILY  # noqa: E402
 
-ARCH_ORDER = ("tpp", "ebt-system1", "ebt-system2", "ebt")
-ARCH_COLORS = {"tpp": "#1f77b4", "ebt-system1": "#ff7f0e", "ebt-system2": "#2ca02c", "ebt": "#d62728"}
+# The registry's order and colours; rows of the EBT family as a whole (no variant) come last.
+ARCH_ORDER = (*(a.label for a in ARCHITECTURES.values()), EBT_FAMILY)
+ARCH_COLORS = {**{a.label: a.colour for a in ARCHITECTURES.values()}, EBT_FAMILY: "#d62728"}
 _EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 METRIC_LABELS = {"val_loss": "validation loss (nats/token)", "creativity": "creativity C",
                  "creativity_lc": "length-controlled creativity C_lc",

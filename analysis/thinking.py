@@ -24,6 +24,7 @@ import pandas as pd
 from analysis import intervals, resample
 from analysis.labels import LABEL
 from analysis.paired import compute_optimal_runs, refusal
+from models.architectures import EBT_FAMILY
 
 THINK = re.compile(r"^think_x(\d+)$")
 METRICS = ("correct_rate", "creativity", "creativity_lc")
@@ -43,7 +44,7 @@ def thinking_rows(runs: pd.DataFrame, stats: resample.PromptStats, draws: resamp
         return rows
     (_, base), longest = settings[0], settings[-1][1]
     errors = [s for s in stats.sums if s.startswith(resample.ERROR_PREFIX)]
-    for (label, budget), grp in runs[runs["arch"] == "ebt"].groupby([LABEL, "budget"], sort=True):
+    for (label, budget), grp in runs[runs["arch"] == EBT_FAMILY].groupby([LABEL, "budget"], sort=True):
         best = compute_optimal_runs(grp)
         ids = dict(arch=grp["arch"].iloc[0], variant=grp["variant"].iloc[0], budget=float(budget), n_boot=draws.n_boot)
 

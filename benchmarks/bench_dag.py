@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from creativity.task import prompt_length, sequence_limits
+from models.architectures import ARCHITECTURES, TPP_FAMILY
 from models.decoding import DecodingSetting, decoding_settings
-from models.experiment import ARCHITECTURES, answer_cost
+from models.experiment import answer_cost
 from models.flops import answer_flops
 from models.tuning import search_settings
 from pipeline.grid import grid_points, meta_model, task_dimensions
@@ -45,7 +46,7 @@ def answers_per_prompt(family: str, decoding_cfg: dict) -> list[tuple[int, Decod
     k samples drawn at tilt_temperature, generated once and shared with a sampling setting
     at that temperature."""
     settings = decoding_settings(family, decoding_cfg)
-    if family != "tpp":
+    if family != TPP_FAMILY:
         return [(s.num_samples, s) for s in settings]
     generated = [s for s in settings if s.family in ("greedy", "sample")]
     sampled = {s.temperature for s in generated}
@@ -64,8 +65,9 @@ def sampling_flops_per_run(cfg: dict) -> dict[str, float]:
     out = {}
     for point in grid_points(cfg):
         model = meta_model(point["arch"], point["shape"], cfg, vocab, seq_len)
+        family = ARCHITECTURES[point["arch"]].family
         per_prompt = sum(answers * answer_flops(model, prompt_len, new_tokens, **answer_cost(model, setting))
-                         for answers, setting in answers_per_prompt(ARCHITECTURES[point["arch"]][0], cfg["decoding"]))
+                         for answers, setting in answers_per_prompt(family, cfg["decoding"]))
         out[f"{point['arch']}_{point['budget_tag']}_{point['shape_tag']}"] = float(per_prompt * prompts)
     return out
 

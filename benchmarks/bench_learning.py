@@ -23,10 +23,11 @@ import yaml
 
 from creativity.evaluate import score_samples
 from creativity.task import build_task_tables, load_graph, scorer_for, sequence_limits, tokenizer_from_tables
+from models.architectures import ARCHITECTURES
 from models.experiment import sample_run, train_run
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = ("tpp", "ebt_system1", "ebt_system2")
+ARMS = tuple(ARCHITECTURES)
 
 
 def tuned_setting(arch: str) -> dict:

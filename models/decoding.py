@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from .architectures import EBT_FAMILY, TPP_FAMILY
+
 NAN = float("nan")
 
 
@@ -32,18 +34,19 @@ class DecodingSetting:
     noise_sigma: float = NAN
 
 
-def decoding_settings(arch: str, cfg: dict) -> list[DecodingSetting]:
-    """The settings of one architecture, from the `decoding` config section."""
+def decoding_settings(family: str, cfg: dict) -> list[DecodingSetting]:
+    """The settings of one model family, from the `decoding` config section (its
+    decoding.<family> part)."""
     k = cfg["num_samples"]
-    if arch == "tpp":
-        c = cfg["tpp"]
+    if family == TPP_FAMILY:
+        c = cfg[TPP_FAMILY]
         out = [DecodingSetting("greedy", "greedy", temperature=0.0)]
         out += [DecodingSetting(f"temp{t:g}_k{k}", "sample", k, temperature=t) for t in c["temperatures"]]
         t = c["tilt_temperature"]
         out.append(DecodingSetting(f"bestofk_ll_k{k}", "best_of_k_ll", temperature=t))
         out += [DecodingSetting(f"tilt_beta{b:g}_k{k}", "reward_tilt", temperature=t, beta=b) for b in c["tilt_betas"]]
         return out
-    c = cfg["ebt"]
+    c = cfg[EBT_FAMILY]
     out = [DecodingSetting(f"think_x{m:g}", "think", steps_multiplier=m) for m in c["steps_multipliers"]]
     out += [DecodingSetting(f"verify_m{m}", "verify", steps_multiplier=1.0, num_candidates=m) for m in c["verify_candidates"]]
     out += [

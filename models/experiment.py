@@ -17,6 +17,7 @@ from creativity.evaluate import score_samples
 from creativity.scoring import Scorer
 from creativity.tokenizer import Tokenizer, prompt_tokens
 
+from .architectures import ARCHITECTURES, EBT_FAMILY, TPP_FAMILY
 from .decoding import DecodingSetting, decoding_settings, reward_tilt_choice
 from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
@@ -24,16 +25,11 @@ from .model import EBT, EBTConfig, ModelConfig, load_model
 from .tuning import apply_setting
 from .train import TrainConfig, batch_shared, resolve_device, train_batch
 
-ARCHITECTURES = {  # config name -> (model family, variant)
-    "tpp": ("tpp", "tpp"),
-    "ebt_system1": ("ebt", "system1"),
-    "ebt_system2": ("ebt", "system2"),
-}
-
-
 def ebt_config(arch: str, ebt_cfg: dict) -> EBTConfig | None:
-    family, variant = ARCHITECTURES[arch]
-    return EBTConfig(variant=variant, **ebt_cfg) if family == "ebt" else None
+    """The EBTConfig of architecture `arch` (a config name) from the ebt config section; None
+    for the Transformer++."""
+    entry = ARCHITECTURES[arch]
+    return EBTConfig(variant=entry.variant, **ebt_cfg) if entry.is_ebt else None
 
 
 def train_runs(runs: list[dict], settings: list[dict], corpus: pd.DataFrame, tokenizer: Tokenizer, max_seq_len: int,
@@ -44,7 +40,7 @@ def train_runs(runs: list[dict], settings: list[dict], corpus: pd.DataFrame, tok
     each run's row of the runs table and its training curve, in the order given. Runs whose
     settings differ in what a batch must share train as separate batches, one after another."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    family, _ = ARCHITECTURES[runs[0]["arch"]]
+    family = ARCHITECTURES[runs[0]["arch"]].family
     sequences, target_starts = encode_corpus(corpus, tokenizer)
     val_indices = np.flatnonzero(corpus["validation"].to_numpy()).tolist()
     model = ModelConfig(vocab_size=tokenizer.vocab_size, max_seq_len=max_seq_len, **runs[0]["shape"], **model_cfg)
@@ -121,7 +117,7 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
     if status != "ok":
         return pd.DataFrame(columns=SAMPLE_COLUMNS)
     torch.set_num_threads(threads)
-    family, _ = ARCHITECTURES[run["arch"]]
+    family = ARCHITECTURES[run["arch"]].family
     model = load_model(model_path, device=resolve_device(device))
     test = prompts[prompts["split"] != "train"].reset_index(drop=True)
     ids = [
@@ -133,7 +129,7 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
     for i, setting in enumerate(decoding_settings(family, decoding_cfg)):
         seed = run["seed"] * 1000 + i
         cost = answer_cost(model, setting)
-        if family == "ebt":
+        if family == EBT_FAMILY:
             out = generate_ebt(model, ids, steps=cost["thinking_steps"], num_candidates=cost["candidates"],
                                langevin_sigma=float(np.nan_to_num(setting.noise_sigma)), num_samples=setting.num_samples,
                                seed=seed, **common)
@@ -157,7 +153,8 @@ def sample_run(run: dict, status: str, model_path, prompts: pd.DataFrame, tokeni
         key = tuple(sorted(cost.items()))  # settings that share a step cost share one measurement
         if key not in measured:
             measured[key] = measure_decode_step_flops(model, ids[0], **cost)
-        step_check = {"decode_step_flops_analytic": decode_step_flops(model, len(ids[0]) + (family == "tpp"), **cost),
+        context = len(ids[0]) + (family == TPP_FAMILY)  # the Transformer++ measures its second token's step
+        step_check = {"decode_step_flops_analytic": decode_step_flops(model, context, **cost),
                       "decode_step_flops_measured": measured[key]}
         rows += _rows(run["run_id"], setting.name, test["prompt_id"], out, tokenizer, flops, step_check)
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)

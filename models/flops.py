@@ -45,6 +45,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from .architectures import SYSTEM1
 from .model import EBT, RunRNG
 
 aten = torch.ops.aten
@@ -100,7 +101,7 @@ def analytic_flops(model: nn.Module, batch_size: int, seq_len: int, thinking_ste
         c = model.ebt_cfg
         K = thinking_steps or c.max_train_steps
         Q = seq_len if n_queries is None else n_queries
-        graph_steps = K if c.variant == "system1" else 1  # System 2 truncates to the final step
+        graph_steps = K if c.variant == SYSTEM1 else 1  # System 2 truncates to the final step
         per_query = (6 * graph_steps + 2 * (K - graph_steps)) * _query_forward(cfg, S, 2)
         observed = 3 * (2 * (L - 1) * P + (L - 1) * attn + 4 * d * d)
         total = observed * tokens + per_query * batch_size * Q

@@ -44,6 +44,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .architectures import EBT_FAMILY, EBT_VARIANTS, SYSTEM1, SYSTEM2, TPP_FAMILY
+
 
 # ----------------------------------------------------------------------------- configs
 
@@ -72,7 +74,7 @@ class EBTConfig:
     sweeps it. System 1 learns it (lr = lr * alpha_lr_multiplier); System 2 keeps it fixed.
     """
 
-    variant: str = "system1"  # "system1" | "system2"
+    variant: str = SYSTEM1  # one of architectures.EBT_VARIANTS
     steps: int = 2  # System 1: steps per token in training, one landscape each
     alpha: float = 100.0
     alpha_lr_multiplier: float = 300.0  # System 1 only; the official scripts use 3 * alpha
@@ -84,21 +86,21 @@ class EBTConfig:
     replay_size: int = 64  # System 2: rows kept in the replay buffer
 
     def __post_init__(self):
-        if self.variant not in ("system1", "system2"):
-            raise ValueError(f"EBT variant must be 'system1' or 'system2', got {self.variant!r}")
+        if self.variant not in EBT_VARIANTS:
+            raise ValueError(f"EBT variant must be one of {', '.join(EBT_VARIANTS)}, got {self.variant!r}")
         self.random_steps = tuple(self.random_steps)
 
     @property
     def landscapes(self) -> int:
-        return self.steps if self.variant == "system1" else 1
+        return self.steps if self.variant == SYSTEM1 else 1
 
     @property
     def max_train_steps(self) -> int:
-        return self.random_steps[1] if self.variant == "system2" else self.steps
+        return self.random_steps[1] if self.variant == SYSTEM2 else self.steps
 
     @property
     def uses_replay(self) -> bool:
-        return self.variant == "system2" and self.replay_fraction > 0
+        return self.variant == SYSTEM2 and self.replay_fraction > 0
 
 
 # ----------------------------------------------------------------------------- run-batched layers
@@ -449,7 +451,7 @@ class EBT(nn.Module):
         # guess) while alpha can be large enough for confident logits once the head grows.
         nn.init.zeros_(self.energy_head.weight)
         alpha = torch.full((n_runs,), float(ebt_cfg.alpha))
-        if ebt_cfg.variant == "system1":  # learnable, with its own learning rate (optimizer_groups)
+        if ebt_cfg.variant == SYSTEM1:  # learnable, with its own learning rate (optimizer_groups)
             self.alpha = nn.Parameter(alpha)
         else:  # fixed, randomised per token during training
             self.register_buffer("alpha", alpha)
@@ -535,7 +537,7 @@ class EBT(nn.Module):
         random_steps, as the official code does, but from a stream keyed by the step alone:
         runs that share a batch must take the same number of steps, and a run's count must not
         depend on its batch-mates, so every run sees the same sequence of counts."""
-        if self.ebt_cfg.variant == "system1":
+        if self.ebt_cfg.variant == SYSTEM1:
             return self.ebt_cfg.steps
         lo, hi = self.ebt_cfg.random_steps
         return int(_step_count_block(lo, hi, step // 4096)[step % 4096])
@@ -543,7 +545,7 @@ class EBT(nn.Module):
     def thinking_step_counts(self) -> list[int]:
         """Every step count a training step can draw (the budget planner measures each)."""
         c = self.ebt_cfg
-        return list(range(c.random_steps[0], c.random_steps[1] + 1)) if c.variant == "system2" else [c.steps]
+        return list(range(c.random_steps[0], c.random_steps[1] + 1)) if c.variant == SYSTEM2 else [c.steps]
 
     @staticmethod
     def _loss_queries(z0, targets, mask, n_queries: int | None):
@@ -573,7 +575,7 @@ class EBT(nn.Module):
         steps, [R]. System 2 takes thinking_steps (thinking_steps_at(step)); its default, the
         largest count, is for callers that do not train. Every draw comes from rng, one
         generator per run, which the trainer checkpoints."""
-        if self.ebt_cfg.variant == "system1":
+        if self.ebt_cfg.variant == SYSTEM1:
             return self._system1_loss(batch, rng)
         return self._system2_loss(batch, rng, thinking_steps or self.ebt_cfg.random_steps[1])
 
@@ -725,12 +727,13 @@ def _optimizer_groups(model: nn.Module, weight_decay: float, alpha_lr_multiplier
 # ----------------------------------------------------------------------------- build / load
 
 
-def build_model(arch: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None, n_runs: int = 1) -> nn.Module:
-    if arch == "tpp":
+def build_model(family: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None, n_runs: int = 1) -> nn.Module:
+    """A model of a family (models.architectures): the Transformer++, or an EBT that trains as ebt_cfg says."""
+    if family == TPP_FAMILY:
         return TransformerPP(cfg, n_runs)
-    if arch == "ebt":
+    if family == EBT_FAMILY:
         return EBT(cfg, ebt_cfg or EBTConfig(), n_runs)
-    raise ValueError(f"arch must be 'tpp' or 'ebt', got {arch!r}")
+    raise ValueError(f"model family must be {TPP_FAMILY!r} or {EBT_FAMILY!r}, got {family!r}")
 
 
 def stack_runs(models: list[nn.Module]) -> nn.Module:
@@ -739,7 +742,7 @@ def stack_runs(models: list[nn.Module]) -> nn.Module:
     on its batch-mates; their EBT configs may differ only in alpha (a per-run tensor)."""
     first = models[0]
     ebt_cfg = getattr(first, "ebt_cfg", None)
-    stacked = build_model("ebt" if ebt_cfg else "tpp", first.cfg, ebt_cfg, n_runs=len(models))
+    stacked = build_model(EBT_FAMILY if ebt_cfg else TPP_FAMILY, first.cfg, ebt_cfg, n_runs=len(models))
     stacked.to(next(first.parameters()).device)
     stacked.load_state_dict({k: torch.cat([m.state_dict()[k] for m in models]) for k in first.state_dict()})
     if stacked.replay is not None:
@@ -760,7 +763,7 @@ def model_payload(model: nn.Module, r: int = 0, alpha: float | None = None) -> d
     if ebt_cfg and alpha is not None:
         ebt_cfg["alpha"] = alpha
     return {
-        "arch": "ebt" if is_ebt else "tpp",
+        "arch": EBT_FAMILY if is_ebt else TPP_FAMILY,
         "model_cfg": asdict(model.cfg),
         "ebt_cfg": ebt_cfg,
         "state_dict": run_state_dict(model, r),

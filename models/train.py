@@ -45,6 +45,7 @@ import torch
 
 from creativity.io import atomic_path, write_parquet
 
+from .architectures import EBT_FAMILY, of_model
 from .budget import plan_steps
 from .checkpoint import load_checkpoint, save_checkpoint, save_torch
 from .data import Batch, RunData, eval_batches
@@ -173,7 +174,7 @@ def _sitting_still(model, rng: RunRNG, runs: list[int]):
 
 def train_batch(
     model_cfg: ModelConfig,
-    arch: str,
+    family: str,
     ebt_cfgs: list[EBTConfig | None],
     train_cfgs: list[TrainConfig],
     run_dirs: list,
@@ -194,7 +195,7 @@ def train_batch(
     Returns one summary dict per run (also written to its summary.json) plus "curve".
     """
     R, run_dirs = len(run_dirs), [Path(d) for d in run_dirs]
-    ebt_cfgs = [c or (EBTConfig() if arch == "ebt" else None) for c in ebt_cfgs]
+    ebt_cfgs = [c or (EBTConfig() if family == EBT_FAMILY else None) for c in ebt_cfgs]
     check_batchable(train_cfgs, ebt_cfgs)
     cfg = train_cfgs[0]
     if cfg.num_threads:
@@ -203,7 +204,7 @@ def train_batch(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     datas = [RunData(sequences, target_starts, pad_id, c.batch_size, c.val_fraction, c.eval_max_batches, c.seed,
-                     ebt_queries=arch == "ebt", device=device, val_indices=val_indices) for c in train_cfgs]
+                     ebt_queries=family == EBT_FAMILY, device=device, val_indices=val_indices) for c in train_cfgs]
     if datas[0].length > model_cfg.max_seq_len:
         raise ValueError(f"longest sequence has {datas[0].length} tokens > max_seq_len={model_cfg.max_seq_len}")
     train_probe = [_train_sample(d, sequences, target_starts, pad_id, c, device) for d, c in zip(datas, train_cfgs)]
@@ -211,17 +212,17 @@ def train_batch(
     singles = []
     for c, e in zip(train_cfgs, ebt_cfgs):
         torch.manual_seed(c.seed)  # each run starts as it would alone
-        singles.append(build_model(arch, model_cfg, e).to(device))
+        singles.append(build_model(family, model_cfg, e).to(device))
     with autocast:
         plan = plan_steps(singles[0], datas[0].train_batch(0), flop_budget,
-                          (arch, repr(model_cfg), repr(ebt_cfgs[0]), device.type))
+                          (family, repr(model_cfg), repr(ebt_cfgs[0]), device.type))
     model = stack_runs(singles)
     del singles
     optimizer = RunAdamW(model.optimizer_groups(cfg.weight_decay), R, cfg.betas)
     rng = RunRNG([_training_seed(c.seed) for c in train_cfgs], device)
 
     data_id, code_id = data_fingerprint(sequences, target_starts, val_indices), code_fingerprint()
-    configs = [{"arch": arch, "model_cfg": asdict(model_cfg), "ebt_cfg": asdict(e) if e else None,
+    configs = [{"arch": family, "model_cfg": asdict(model_cfg), "ebt_cfg": asdict(e) if e else None,
                 "train_cfg": asdict(c), "flop_budget": float(flop_budget), "data": data_id, "code": code_id}
                for c, e in zip(train_cfgs, ebt_cfgs)]
     states = [_resume(run_dir / "checkpoint.pt", configs[r], model, r, optimizer, rng, plan.total_steps)
@@ -272,7 +273,7 @@ def train_batch(
     summaries = []
     for r, run_dir in enumerate(run_dirs):
         curve = pd.DataFrame(states[r]["curve"], columns=["step", "tokens", "train_loss", "lr", "val_loss"])
-        summary = _summary(model, r, arch, ebt_cfgs[r], states[r], curve, plan, flop_budget, tokens_per_step,
+        summary = _summary(model, r, family, ebt_cfgs[r], states[r], curve, plan, flop_budget, tokens_per_step,
                            statuses[r], diverged_at[r], device, cfg.batch_size, len(datas[r].train_idx), train_loss[r])
         save_torch(model_payload(model, r, alpha=ebt_cfgs[r].alpha if ebt_cfgs[r] else None), run_dir / "model.pt")
         write_parquet(curve, run_dir / "curve.parquet")
@@ -284,12 +285,12 @@ def train_batch(
     return summaries
 
 
-def train_to_budget(model_cfg: ModelConfig, arch: str, ebt_cfg: EBTConfig | None, train_cfg: TrainConfig,
+def train_to_budget(model_cfg: ModelConfig, family: str, ebt_cfg: EBTConfig | None, train_cfg: TrainConfig,
                     sequences, target_starts, pad_id: int, flop_budget: float, run_dir,
                     val_indices=None, on_step=None) -> dict:
     """One run alone: a batch of one."""
     on_batch_step = None if on_step is None else (lambda done, rows: on_step(done, rows[0] if rows else None))
-    return train_batch(model_cfg, arch, [ebt_cfg], [train_cfg], [run_dir], sequences, target_starts, pad_id,
+    return train_batch(model_cfg, family, [ebt_cfg], [train_cfg], [run_dir], sequences, target_starts, pad_id,
                        flop_budget, val_indices, on_batch_step)[0]
 
 
@@ -351,14 +352,15 @@ class _Progress:
                  100 * done / self.total, loss, rate * self.tokens_per_step, eta)
 
 
-def _summary(model, r, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
+def _summary(model, r, family, ebt_cfg, state, curve, plan, flop_budget, tokens_per_step, status, diverged_step,
              device, batch_size: int, train_sequences: int, train_eval_loss: float) -> dict:
     last, val = curve["train_loss"].tail(10), curve["val_loss"].dropna()
     steps_done, wall = state["step"], state["wall_seconds"]
     val_loss = float(val.iloc[-1]) if len(val) else float("nan")
+    entry = of_model(family, ebt_cfg.variant if ebt_cfg else None)
     return {
-        "arch": arch,
-        "variant": ebt_cfg.variant if arch == "ebt" else "tpp",
+        "arch": entry.family,
+        "variant": entry.variant,
         **model.param_counts(),
         "steps": steps_done,
         "total_steps": plan.total_steps,
@@ -379,5 +381,5 @@ def _summary(model, r, arch, ebt_cfg, state, curve, plan, flop_budget, tokens_pe
         "wall_seconds": wall,
         "tokens_per_second": steps_done * tokens_per_step / wall if wall > 0 else float("nan"),
         "device": str(device),
-        "alpha": float(model.alpha[r].detach()) if arch == "ebt" else None,
+        "alpha": float(model.alpha[r].detach()) if entry.is_ebt else None,
     }

@@ -12,6 +12,8 @@ import math
 
 import pandas as pd
 
+from .architectures import ARCHITECTURES
+
 TRAIN_KEYS = ("lr", "batch_size", "warmup_fraction")
 EBT_KEYS = ("alpha", "alpha_lr_multiplier", "init_std", "candidate_init_std", "langevin_sigma")
 
@@ -37,19 +39,19 @@ def check_search(search: dict, architectures: list[str], cfg: dict | None = None
     for arch in architectures:
         if arch not in search:
             raise ValueError(f"tuning.search.{arch}: missing; every architecture in `architectures` is tuned")
-        needed = {**ALWAYS_SWEPT, **(ALWAYS_SWEPT_EBT if arch != "tpp" else {})}
+        needed = {**ALWAYS_SWEPT, **(ALWAYS_SWEPT_EBT if ARCHITECTURES[arch].is_ebt else {})}
         for name in needed:
             if name not in search[arch]:
                 raise ValueError(f"tuning.search.{arch}.{name}: missing; every model takes its {name} from its "
                                  "tuning setting, so every sweep names it (one value is a fixed setting)")
         for name in search[arch] if cfg is not None else ():
             section = "train" if name in TRAIN_KEYS else "ebt"
-            users = [a for a in architectures if section == "train" or a != "tpp"]
+            users = [a for a in architectures if section == "train" or ARCHITECTURES[a].is_ebt]
             if name in cfg.get(section, {}) and all(name in search.get(a, {}) for a in users):
                 raise ValueError(f"{section}.{name}: also swept under tuning.search.{arch}.{name}, which decides "
                                  f"it for every model; remove {section}.{name} (a setting has one place)")
         for name in search[arch]:
-            allowed = TRAIN_KEYS + (EBT_KEYS if arch != "tpp" else ())
+            allowed = TRAIN_KEYS + (EBT_KEYS if ARCHITECTURES[arch].is_ebt else ())
             if name not in allowed:
                 raise ValueError(f"tuning.search.{arch}.{name}: not a tunable key (one of {', '.join(allowed)})")
         sizes[arch] = len(search_settings(search[arch]))

@@ -16,6 +16,8 @@ import jsonschema
 import numpy as np
 import yaml
 
+from models.architectures import ARCHITECTURES, EBT_FAMILY
+
 
 class ConfigError(Exception):
     pass
@@ -150,10 +152,9 @@ def check_device(cfg: dict) -> None:
 def check_decoding_menu(cfg: dict) -> None:
     """Every architecture's default decoding (analysis.labels.DEFAULT_DECODING), which the headline
     figures and fits read, is sampled. The Transformer++ always has greedy; the EBT's think_x1
-    (its training step count) exists only if decoding.ebt.steps_multipliers holds 1. Checked on
-    the config itself: importing models.decoding would load torch at every parse."""
-    ebts = [arch for arch in cfg["architectures"] if arch != "tpp"]
-    multipliers = cfg["decoding"]["ebt"]["steps_multipliers"]
+    (its training step count) exists only if decoding.ebt.steps_multipliers holds 1."""
+    ebts = [arch for arch in cfg["architectures"] if ARCHITECTURES[arch].is_ebt]
+    multipliers = cfg["decoding"][EBT_FAMILY]["steps_multipliers"]
     if ebts and 1 not in multipliers:
         raise ConfigError(
             f"decoding.ebt.steps_multipliers: {multipliers} lacks 1, so think_x1, the default decoding of "

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from models.experiment import ARCHITECTURES, ebt_config
+from models.architectures import ARCHITECTURES
+from models.experiment import ebt_config
 from models.flops import analytic_flops
 from models.model import ModelConfig, build_model
 from creativity.graph import label_names, node_names
@@ -98,7 +99,7 @@ def meta_model(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int)
     cost no memory, even for paper-scale shapes."""
     model_cfg = ModelConfig(vocab_size=vocab_size, max_seq_len=seq_len + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
     with torch.device("meta"):
-        return build_model(ARCHITECTURES[arch][0], model_cfg, ebt_config(arch, cfg["ebt"]))
+        return build_model(ARCHITECTURES[arch].family, model_cfg, ebt_config(arch, cfg["ebt"]))
 
 
 def largest_batch(arch: str, cfg: dict) -> int:
@@ -113,7 +114,7 @@ def step_flops(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int,
     counts) times MEASURED_OVER_ANALYTIC."""
     model = meta_model(arch, shape, cfg, vocab_size, seq_len)
     counts = model.thinking_step_counts()
-    batch, n_queries = largest_batch(arch, cfg), loss_positions if arch != "tpp" else None
+    batch, n_queries = largest_batch(arch, cfg), loss_positions if ARCHITECTURES[arch].is_ebt else None
     analytic = sum(analytic_flops(model, batch, seq_len, k, n_queries)["flops_analytic"] for k in counts) / len(counts)
     return MEASURED_OVER_ANALYTIC * analytic
 

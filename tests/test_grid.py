@@ -8,7 +8,8 @@ import yaml
 
 from models.budget import plan_steps
 from models.data import make_batch
-from models.experiment import ARCHITECTURES, ebt_config
+from models.architectures import ARCHITECTURES
+from models.experiment import ebt_config
 from models.model import ModelConfig, build_model
 from pipeline.config import ConfigError
 from pipeline.presets import load_config
@@ -58,7 +59,7 @@ def test_step_estimate_matches_a_measured_step(arch):
     seqs = [list(range(1, length + 2))] * B  # length + 1 tokens: inputs and targets of `length`
     starts = [length + 1 - loss_positions] * B
     torch.manual_seed(0)
-    family = ARCHITECTURES[arch][0]
+    family = ARCHITECTURES[arch].family
     model = build_model(family, ModelConfig(vocab_size=vocab, max_seq_len=length + 1, **shape), ebt_config(arch, cfg["ebt"]))
     probe = make_batch(seqs, starts, list(range(B)), 0, length + 1, loss_positions if family == "ebt" else None)
     measured = plan_steps(model, probe, 1e13, ("test_grid", arch)).flops_per_step

@@ -1,18 +1,19 @@
 # One job per batch (every seed of one architecture, budget and shape): answer every test
 # prompt under each decoding setting of the architecture, one run after another in one
 # process, so the imports and each decode-step FLOP measurement are paid once per batch.
+from models.architectures import TPP_FAMILY
 
 
 def decoding_section(wildcards) -> dict:
     """Only the decoding settings of the job's architecture, so that editing the other
     family's settings resamples nothing here."""
-    family = ARCHITECTURES[wildcards.arch][0]
+    family = ARCHITECTURES[wildcards.arch].family
     return {"num_samples": config["decoding"]["num_samples"], family: config["decoding"][family]}
 
 
 def scoring_section(wildcards) -> dict:
     """The reward tilt re-ranks Transformer++ samples by U·N; an EBT job never scores."""
-    return config["scoring"] if ARCHITECTURES[wildcards.arch][0] == "tpp" else {}
+    return config["scoring"] if ARCHITECTURES[wildcards.arch].family == TPP_FAMILY else {}
 
 
 rule sample:

@@ -4,7 +4,7 @@
 from types import SimpleNamespace
 
 from creativity.task import sequence_limits
-from models.experiment import ARCHITECTURES
+from models.architectures import ARCHITECTURES
 from pipeline import fingerprint
 
 BATCH_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}"
@@ -21,7 +21,7 @@ def batch_specs(wildcards) -> list[dict]:
 
 def ebt_section(wildcards) -> dict:
     """An EBT key reaches only EBT jobs, so editing one retrains nothing else."""
-    return config["ebt"] if ARCHITECTURES[wildcards.arch][0] == "ebt" else {}
+    return config["ebt"] if ARCHITECTURES[wildcards.arch].is_ebt else {}
 
 
 TRAIN_SECTION = {k: v for k, v in config["train"].items() if k != "min_steps"}  # min_steps plans the grid
