@@ -71,6 +71,7 @@ import pandas as pd
 
 from analysis import crossover, intervals, isoflop, loss, paired, pareto, powerlaw, resample, scaling, thinking, tradeoff
 from analysis.labels import DEFAULT_DECODING, FITS_COLUMNS, LABEL, default_decoding, in_distribution, with_labels
+from models.architectures import TPP
 
 NO_DECODING = "-"
 COLUMNS = FITS_COLUMNS
@@ -210,13 +211,13 @@ def _scaling_rows(runs, ok, stats, draws) -> list[dict]:
 
 def _creativity_crossover_rows(ok, values, draws) -> list[dict]:
     """Where each EBT's creativity law would meet the Transformer++'s (analysis/crossover.py)."""
-    if "creativity" not in values or "tpp" not in set(ok[LABEL]):
+    if "creativity" not in values or TPP.label not in set(ok[LABEL]):
         return []
     laws = {}
     for label in sorted(set(ok[LABEL])):
         mask = (ok[LABEL] == label).to_numpy()
         laws[label] = scaling.law_coefficients(ok[mask], values["creativity"][:, mask], draws, "creativity")
-    (tpp_law, tpp_budgets, tpp_gate) = laws.pop("tpp")
+    (tpp_law, tpp_budgets, tpp_gate) = laws.pop(TPP.label)
     rows = []
     for label, (law, budgets, gate) in laws.items():
         variant = ok.loc[ok[LABEL] == label, "variant"].iloc[0]

@@ -30,6 +30,7 @@ from analysis import crossover, intervals
 from analysis.labels import LABEL
 from analysis.paired import compute_optimal_runs
 from analysis.scaling import exponent_gate
+from models.architectures import EBT_FAMILY, TPP
 
 FLOOR_COLUMNS = ["scope", "floor", "ci_low", "ci_high", "method", "n_tokens", "n_sequences"]
 TRAINING_COLUMNS = ("epochs", "train_val_gap")
@@ -103,11 +104,11 @@ def excess_loss_rows(ok: pd.DataFrame, floor: float) -> list[dict]:
 
 def _crossover_rows(ok: pd.DataFrame, lines: dict) -> list[dict]:
     """Where each EBT's excess-loss law would meet the Transformer++'s (analysis/crossover.py)."""
-    if "tpp" not in lines:
+    if TPP.label not in lines:
         return []
-    tpp_line, tpp_budgets, tpp_gate = lines["tpp"]
+    tpp_line, tpp_budgets, tpp_gate = lines[TPP.label]
     rows = []
-    for label in [lab for lab in lines if lab != "tpp"]:
+    for label in [lab for lab in lines if lab != TPP.label]:
         line, budgets, gate = lines[label]
         variant = ok.loc[ok[LABEL] == label, "variant"].iloc[0]
         rows.append(crossover.crossover_row("excess_loss", variant, line, tpp_line,
@@ -127,19 +128,19 @@ def _training_rows(ids: dict, budget: float, grp: pd.DataFrame, seeds: np.ndarra
 def _ratio_rows(ok: pd.DataFrame, exponents: dict[str, np.ndarray]) -> list[dict]:
     """EBT exponent over the Transformer++'s, per seed pair."""
     rows = []
-    if "tpp" not in exponents:
+    if TPP.label not in exponents:
         return rows
-    for label in [lab for lab in exponents if lab != "tpp"]:
+    for label in [lab for lab in exponents if lab != TPP.label]:
         variant = ok.loc[ok[LABEL] == label, "variant"].iloc[0]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = exponents[label] / exponents["tpp"]
+            ratio = exponents[label] / exponents[TPP.label]
         if np.isfinite(ratio).any():
             iv = intervals.seed_interval(ratio)
         else:
             iv = intervals.Interval(np.nan, np.nan, np.nan, 0, np.nan,
                                     "not estimable: an exponent of one of the arms is not estimable")
-        rows.append(dict(kind="scaling_rate", arch="ebt/tpp", variant=f"{variant}/tpp", metric="excess_loss",
-                         x="flops_measured", subset="frontier", parameter="ratio", method="excess_exponent_ratio",
+        rows.append(dict(kind="scaling_rate", arch=f"{EBT_FAMILY}/{TPP.family}", variant=f"{variant}/{TPP.variant}",
+                         metric="excess_loss", x="flops_measured", subset="frontier", parameter="ratio", method="excess_exponent_ratio",
                          n_seeds=iv.n_seeds, **iv.fields()))
     return rows
 
