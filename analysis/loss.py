@@ -140,7 +140,8 @@ def _ratio_rows(ok: pd.DataFrame, exponents: dict[str, np.ndarray]) -> list[dict
             iv = intervals.Interval(np.nan, np.nan, np.nan, 0, np.nan,
                                     "not estimable: an exponent of one of the arms is not estimable")
         rows.append(dict(kind="scaling_rate", arch=f"{EBT_FAMILY}/{TPP.family}", variant=f"{variant}/{TPP.variant}",
-                         metric="excess_loss", x="flops_measured", subset="frontier", parameter="ratio", method="excess_exponent_ratio",
+                         metric="excess_loss", x="flops_measured", subset="frontier", parameter="ratio",
+                         method="excess_exponent_ratio",
                          n_seeds=iv.n_seeds, **iv.fields()))
     return rows
 
