@@ -24,10 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.data import Batch  # noqa: E402
 from models.flops import measure_step_flops  # noqa: E402
 from models.generate import generate_ebt, generate_tpp  # noqa: E402
-from models.model import EBT, EBTConfig, ModelConfig, RunRNG, TransformerPP  # noqa: E402
+from models.model import EBT, ModelConfig, RunRNG, TransformerPP  # noqa: E402
 from models.optim import RunAdamW  # noqa: E402
+from pipeline.grid import planning_ebt_config  # noqa: E402
+from pipeline.presets import load_config  # noqa: E402
 
-SHAPE = ModelConfig(vocab_size=512, depth=4, width=256, heads=4, max_seq_len=64)
+CONFIG = load_config()  # config.yaml: the model and EBT settings the pipeline trains with
+SHAPE = ModelConfig(vocab_size=512, depth=4, width=256, heads=4, max_seq_len=64, **CONFIG["model"])
 BATCH, SEQ = 32, 63
 
 
@@ -64,7 +67,7 @@ def run() -> dict:
     idx = torch.randint(0, SHAPE.vocab_size, (BATCH, SEQ))
     batch = Batch(idx, idx.roll(-1, 1), torch.ones(BATCH, SEQ, dtype=torch.bool))
 
-    tpp, ebt = TransformerPP(SHAPE), EBT(SHAPE, EBTConfig())
+    tpp, ebt = TransformerPP(SHAPE), EBT(SHAPE, planning_ebt_config("ebt_system1", CONFIG))
     flops_tpp = measure_step_flops(tpp, batch)
     flops_ebt = measure_step_flops(ebt, batch)
     t_tpp = _best_time(_train_step_fn(tpp, batch), 5)

@@ -48,6 +48,9 @@ from .architectures import EBT_FAMILY, EBT_VARIANTS, SYSTEM1, SYSTEM2, TPP_FAMIL
 
 
 # ----------------------------------------------------------------------------- configs
+# A field that config.yaml sets (its model and ebt sections, or tuning.search) has no default
+# here: config.yaml is the one place a setting's default is written, and a caller that left
+# one out would otherwise train with a second, silently different value.
 
 
 @dataclass
@@ -56,7 +59,7 @@ class ModelConfig:
     depth: int
     width: int
     heads: int
-    mlp_ratio: float = 8 / 3  # SwiGLU hidden = mlp_ratio * width, rounded up to a multiple of 8
+    mlp_ratio: float  # SwiGLU hidden = mlp_ratio * width, rounded up to a multiple of 8 (config model.mlp_ratio)
     max_seq_len: int = 64  # rotary table size: the longest sequence either model ever sees
 
     @property
@@ -74,16 +77,16 @@ class EBTConfig:
     sweeps it. System 1 learns it (lr = lr * alpha_lr_multiplier); System 2 keeps it fixed.
     """
 
-    variant: str = SYSTEM1  # one of architectures.EBT_VARIANTS
-    steps: int = 2  # System 1: steps per token in training, one landscape each
-    alpha: float = 100.0
-    alpha_lr_multiplier: float = 300.0  # System 1 only; the official scripts use 3 * alpha
-    init_std: float = 1.0  # z_0 ~ N(0, init_std^2) over the vocabulary
-    candidate_init_std: float = 0.02  # std of the candidate table W at initialisation
-    random_steps: tuple[int, int] = (2, 3)  # System 2: step count drawn uniformly from [min, max]
-    langevin_sigma: float = 3.0  # System 2: std of the noise added to z before each step
-    replay_fraction: float = 0.5  # System 2: share of each batch replayed from the buffer
-    replay_size: int = 64  # System 2: rows kept in the replay buffer
+    variant: str  # one of architectures.EBT_VARIANTS: the architecture's, never configured
+    steps: int  # System 1: steps per token in training, one landscape each
+    alpha: float  # from the architecture's tuning setting (tuning.search.<arch>.alpha)
+    alpha_lr_multiplier: float  # System 1 only; the official scripts use 3 * alpha
+    init_std: float  # z_0 ~ N(0, init_std^2) over the vocabulary
+    candidate_init_std: float  # std of the candidate table W at initialisation
+    random_steps: tuple[int, int]  # System 2: step count drawn uniformly from [min, max]
+    langevin_sigma: float  # System 2: std of the noise added to z before each step
+    replay_fraction: float  # System 2: share of each batch replayed from the buffer
+    replay_size: int  # System 2: rows kept in the replay buffer
 
     def __post_init__(self):
         if self.variant not in EBT_VARIANTS:
@@ -732,7 +735,9 @@ def build_model(family: str, cfg: ModelConfig, ebt_cfg: EBTConfig | None = None,
     if family == TPP_FAMILY:
         return TransformerPP(cfg, n_runs)
     if family == EBT_FAMILY:
-        return EBT(cfg, ebt_cfg or EBTConfig(), n_runs)
+        if ebt_cfg is None:
+            raise ValueError("an EBT needs its EBTConfig (models.experiment.ebt_config builds one from the config)")
+        return EBT(cfg, ebt_cfg, n_runs)
     raise ValueError(f"model family must be {TPP_FAMILY!r} or {EBT_FAMILY!r}, got {family!r}")
 
 

@@ -57,18 +57,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32
-    lr: float = 2.4e-3  # the official 4xs setting; ebt.md gives 6e-4 for "small"
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    warmup_fraction: float = 0.05
-    weight_decay: float = 0.01  # on matrices and embeddings only, never on norms or alpha
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float = 1.0
-    checkpoint_every_steps: int = 200
-    eval_every_steps: int = 100
+    # Set by config.yaml (its train section; lr by tuning.search), the one place their defaults
+    # are written: no default here, so a caller that leaves one out fails instead of training
+    # with a second, silently different value.
+    batch_size: int
+    lr: float
+    min_lr_ratio: float  # cosine decays to lr * min_lr_ratio
+    warmup_fraction: float
+    weight_decay: float  # on matrices and embeddings only, never on norms or alpha
+    betas: tuple[float, float]
+    grad_clip: float
+    checkpoint_every_steps: int
+    eval_every_steps: int
+    # Not config settings: the run's seed, where and how it runs, and test-only shortcuts.
     seed: int = 0
     device: str = "auto"  # "auto": CUDA (bf16 autocast) when available, else CPU
-    val_fraction: float = 0.05  # share of the sequences held out for val_loss
+    val_fraction: float = 0.05  # share held out for val_loss only without val_indices (the pipeline passes the task's)
     eval_max_batches: int = 8  # val_loss uses at most this many fixed batches
     num_threads: int | None = None  # torch CPU threads; None keeps torch's default (OMP_NUM_THREADS)
 
@@ -195,7 +199,6 @@ def train_batch(
     Returns one summary dict per run (also written to its summary.json) plus "curve".
     """
     R, run_dirs = len(run_dirs), [Path(d) for d in run_dirs]
-    ebt_cfgs = [c or (EBTConfig() if family == EBT_FAMILY else None) for c in ebt_cfgs]
     check_batchable(train_cfgs, ebt_cfgs)
     cfg = train_cfgs[0]
     if cfg.num_threads:

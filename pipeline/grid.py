@@ -15,7 +15,8 @@ import torch
 from models.architectures import ARCHITECTURES
 from models.experiment import ebt_config
 from models.flops import analytic_flops
-from models.model import ModelConfig, build_model
+from models.model import EBTConfig, ModelConfig, build_model
+from models.tuning import apply_setting, search_settings
 from creativity.graph import label_names, node_names
 from creativity.task import prompt_length, walk_length
 from creativity.tokenizer import Tokenizer
@@ -94,12 +95,20 @@ def task_dimensions(cfg: dict) -> tuple[int, int, int]:
 MEASURED_OVER_ANALYTIC = 1.1
 
 
+def planning_ebt_config(arch: str, cfg: dict) -> EBTConfig | None:
+    """The EBTConfig the grid is planned with: the ebt section with the first setting of the
+    architecture's tuning sweep put in (alpha lives only there). No key a sweep may set
+    changes what a step costs, so any setting plans the same."""
+    first = search_settings(cfg["tuning"]["search"][arch])[0]
+    return ebt_config(arch, apply_setting(first, cfg["train"], cfg["ebt"])[1])
+
+
 def meta_model(arch: str, shape: dict, cfg: dict, vocab_size: int, seq_len: int):
     """The model of this architecture and shape on the meta device: its analytic FLOP counts
     cost no memory, even for paper-scale shapes."""
     model_cfg = ModelConfig(vocab_size=vocab_size, max_seq_len=seq_len + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
     with torch.device("meta"):
-        return build_model(ARCHITECTURES[arch].family, model_cfg, ebt_config(arch, cfg["ebt"]))
+        return build_model(ARCHITECTURES[arch].family, model_cfg, planning_ebt_config(arch, cfg))
 
 
 def largest_batch(arch: str, cfg: dict) -> int:

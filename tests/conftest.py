@@ -39,6 +39,41 @@ def run_snakemake(workdir: Path, *args, timeout=900) -> subprocess.CompletedProc
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def default_model_config(**fields):
+    """A ModelConfig with config.yaml's model section; `fields` give the rest (vocab_size, the
+    shape, max_seq_len). The dataclasses have no defaults of their own for what config.yaml sets."""
+    from models.model import ModelConfig
+    from pipeline.presets import load_config
+
+    return ModelConfig(**{**load_config()["model"], **fields})
+
+
+def default_ebt_config(variant: str, **changes):
+    """The EBTConfig of the EBT of `variant` as the pipeline builds it from config.yaml: the ebt
+    section, and alpha the first value that architecture's tuning sweep tries; `changes` on top."""
+    from models.architectures import ARCHITECTURES
+    from models.model import EBTConfig
+    from pipeline.presets import load_config
+
+    cfg = load_config()
+    arch = next(a.name for a in ARCHITECTURES.values() if a.is_ebt and a.variant == variant)
+    alpha = cfg["tuning"]["search"][arch]["alpha"][0]
+    return EBTConfig(**{**cfg["ebt"], "variant": variant, "alpha": alpha, **changes})
+
+
+def default_train_config(**changes):
+    """config.yaml's train section as a TrainConfig, lr the Transformer++'s first swept value;
+    `changes` on top."""
+    from models.architectures import TPP
+    from models.train import TrainConfig
+    from pipeline.presets import load_config
+
+    cfg = load_config()
+    train = {k: v for k, v in cfg["train"].items() if k != "min_steps"}  # min_steps plans the grid
+    lr = cfg["tuning"]["search"][TPP.name]["lr"][0]
+    return TrainConfig(**{**train, "betas": tuple(train["betas"]), "lr": lr, **changes})
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """A scratch working directory holding a copy of the default config."""

@@ -263,3 +263,26 @@ def test_every_sweep_names_the_keys_every_model_takes_from_it():
     with pytest.raises(ValueError, match=r"tuning.search.ebt_system1.alpha: missing"):
         check_search({"ebt_system1": {"lr": [1e-3, 2e-3]}}, ["ebt_system1"])
     check_search({"tpp": {"lr": [1e-3]}, "ebt_system1": {"lr": [1e-3], "alpha": [50.0]}}, ["tpp", "ebt_system1"])
+
+
+@pytest.mark.parametrize("section", ["model", "train", "ebt"])
+def test_a_setting_config_yaml_holds_has_no_second_default_in_code(section):
+    """config.yaml writes each setting's default once: a dataclass field that its train, model
+    or ebt section (or a tuning sweep: lr, alpha) sets has no default of its own to disagree
+    with it, and every key of the section is a field (min_steps plans the grid instead)."""
+    import dataclasses
+
+    from models.model import EBTConfig, ModelConfig
+    from models.train import TrainConfig
+    from models.tuning import EBT_KEYS, TRAIN_KEYS
+    from pipeline.presets import load_config
+
+    cls, swept = {"model": (ModelConfig, ()), "train": (TrainConfig, TRAIN_KEYS), "ebt": (EBTConfig, EBT_KEYS)}[section]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = set(load_config()[section]) | set(swept)
+    assert keys - set(fields) <= {"min_steps"}
+    set_by_config = keys & set(fields)
+    assert set_by_config, "the check must cover some field"
+    with_default = sorted(name for name in set_by_config if fields[name].default is not dataclasses.MISSING
+                          or fields[name].default_factory is not dataclasses.MISSING)
+    assert not with_default, f"{cls.__name__} repeats config.yaml's {section} defaults: {with_default}"

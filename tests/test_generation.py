@@ -3,10 +3,11 @@
 import pytest
 import torch
 
+from conftest import default_ebt_config, default_model_config
 from models.generate import best_of_k, generate_ebt, generate_tpp
-from models.model import EBT, EBTConfig, ModelConfig, TransformerPP
+from models.model import EBT, TransformerPP
 
-CFG = ModelConfig(vocab_size=30, depth=2, width=32, heads=4, max_seq_len=24)
+CFG = default_model_config(vocab_size=30, depth=2, width=32, heads=4, max_seq_len=24)
 # mixed lengths, so several groups; the last prompt repeats a length
 PROMPTS = [[0, 5, 6, 1], [0, 7, 1], [0, 8, 9, 10, 11, 1], [0, 4, 4, 1], [0, 12, 1]]
 NO_EOS = -1  # a random model rarely emits EOS; -1 makes every row run to max_new_tokens
@@ -23,7 +24,7 @@ def _tpp():
 
 def _ebt():
     torch.manual_seed(0)
-    model = EBT(CFG, EBTConfig(alpha=1.0))
+    model = EBT(CFG, default_ebt_config("system1", alpha=1.0))
     torch.nn.init.normal_(model.energy_head.weight, std=0.1)  # it starts at zero: a flat landscape
     return model
 

@@ -9,7 +9,6 @@ import yaml
 from models.budget import plan_steps
 from models.data import make_batch
 from models.architectures import ARCHITECTURES
-from models.experiment import ebt_config
 from models.model import ModelConfig, build_model
 from pipeline.config import ConfigError
 from pipeline.presets import load_config
@@ -21,6 +20,7 @@ from pipeline.grid import (
     grid_points,
     parse_shape_tag,
     plan_grid,
+    planning_ebt_config,
     shape_tag,
     shape_values,
     step_flops,
@@ -60,7 +60,8 @@ def test_step_estimate_matches_a_measured_step(arch):
     starts = [length + 1 - loss_positions] * B
     torch.manual_seed(0)
     family = ARCHITECTURES[arch].family
-    model = build_model(family, ModelConfig(vocab_size=vocab, max_seq_len=length + 1, **shape), ebt_config(arch, cfg["ebt"]))
+    model_cfg = ModelConfig(vocab_size=vocab, max_seq_len=length + 1, mlp_ratio=cfg["model"]["mlp_ratio"], **shape)
+    model = build_model(family, model_cfg, planning_ebt_config(arch, cfg))
     probe = make_batch(seqs, starts, list(range(B)), 0, length + 1, loss_positions if family == "ebt" else None)
     measured = plan_steps(model, probe, 1e13, ("test_grid", arch)).flops_per_step
     assert measured <= estimate < 1.15 * measured

@@ -5,10 +5,11 @@ import math
 
 import torch
 
+from conftest import default_ebt_config, default_model_config
 from models.data import Batch
-from models.model import EBT, EBTConfig, ModelConfig, RunRNG, TransformerPP
+from models.model import EBT, RunRNG, TransformerPP
 
-CFG = ModelConfig(vocab_size=40, depth=2, width=32, heads=4, max_seq_len=24)
+CFG = default_model_config(vocab_size=40, depth=2, width=32, heads=4, max_seq_len=24)
 
 
 def _trained_like(model: EBT) -> EBT:
@@ -41,7 +42,7 @@ def _energy_and_grad(model, idx, z):
 
 def test_ebt_prediction_never_sees_the_token_it_predicts():
     torch.manual_seed(0)
-    model = _trained_like(EBT(CFG, EBTConfig()))
+    model = _trained_like(EBT(CFG, default_ebt_config("system1")))
     idx = torch.randint(0, 40, (3, 16))
     z = torch.randn(3, 16, 40)
     i = 7  # prediction i is the candidate for token i+1
@@ -57,7 +58,7 @@ def test_ebt_prediction_never_sees_the_token_it_predicts():
 
 def test_ebt_candidates_do_not_see_each_other():
     torch.manual_seed(0)
-    model = _trained_like(EBT(CFG, EBTConfig()))
+    model = _trained_like(EBT(CFG, default_ebt_config("system1")))
     idx = torch.randint(0, 40, (2, 12))
     z = torch.randn(2, 12, 40)
     other = z.clone()
@@ -71,7 +72,7 @@ def test_ebt_candidates_do_not_see_each_other():
 
 def test_param_counts_follow_the_stated_convention():
     V, d = CFG.vocab_size, CFG.width
-    tpp, ebt = TransformerPP(CFG), EBT(CFG, EBTConfig())
+    tpp, ebt = TransformerPP(CFG), EBT(CFG, default_ebt_config("system1"))
     for model, excluded in [(tpp, 2 * V * d), (ebt, 2 * V * d)]:
         c = model.param_counts()
         assert c["params_with_embeddings"] == sum(p.numel() for p in model.parameters())
@@ -84,7 +85,7 @@ def test_param_counts_follow_the_stated_convention():
 def test_ebt_training_loss_reaches_every_parameter_through_second_order_terms():
     for variant in ("system1", "system2"):
         torch.manual_seed(0)
-        model = _trained_like(EBT(CFG, EBTConfig(variant=variant)))
+        model = _trained_like(EBT(CFG, default_ebt_config(variant)))
         idx = torch.randint(0, 40, (2, 10))
         targets = torch.randint(0, 40, (2, 10))
         mask = torch.ones(2, 10, dtype=torch.bool)
@@ -104,7 +105,7 @@ def test_ebt_loss_on_loss_positions_only_equals_the_full_layout():
     """Querying only the positions that carry loss (n_queries) must not change the loss or
     any gradient: the dropped candidates (prompt, padding) feed nothing."""
     torch.manual_seed(0)
-    model = _trained_like(EBT(CFG, EBTConfig()))
+    model = _trained_like(EBT(CFG, default_ebt_config("system1")))
     idx = torch.randint(0, 40, (3, 12))
     targets = torch.randint(0, 40, (3, 12))
     mask = torch.zeros(3, 12, dtype=torch.bool)
@@ -139,29 +140,31 @@ def _default_config():
 
 def test_ebt_starts_near_a_uniform_guess_on_the_default_vocabulary():
     """At initialisation one step of thinking must not push the logits far from uniform:
-    the first training loss of both EBT variants, with the default config's step size, is
+    the first training loss of both EBT variants, with the default config's settings (alpha
+    the first its sweep tries), is
     close to ln|V|. (It was about 150 nats before the energy head started at zero.)"""
     cfg = _default_config()
     V = 6 + cfg["graph"]["num_labels"] + cfg["graph"]["num_nodes"]  # specials + labels + nodes
-    ebt = {k: v for k, v in cfg["ebt"].items() if k in EBTConfig.__dataclass_fields__}
     torch.manual_seed(0)
     idx, targets = torch.randint(0, V, (2, 64, 20))
     mask = torch.ones(64, 20, dtype=torch.bool)
     for variant in ("system1", "system2"):
-        model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(variant=variant, **ebt))
+        model = EBT(default_model_config(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24),
+                    default_ebt_config(variant))
         assert torch.count_nonzero(model.step_emb) == 0  # the step signal starts at zero
         loss = model.training_loss(Batch(idx, targets, mask), RunRNG([0]))
         assert abs(loss.item() - math.log(V)) < 0.5, (variant, loss.item(), math.log(V))
     # the failure it guards against: an energy head at the trunk's init with the official
     # alpha = 500 (the old start) pushes the first step's logits hundreds of nats away
-    model = EBT(ModelConfig(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24), EBTConfig(alpha=500.0))
+    model = EBT(default_model_config(vocab_size=V, depth=2, width=64, heads=4, max_seq_len=24),
+                default_ebt_config("system1", alpha=500.0))
     torch.nn.init.normal_(model.energy_head.weight, std=0.02)
     assert model.training_loss(Batch(idx, targets, mask), RunRNG([0])).item() > 10 * math.log(V)
 
 
 def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
     torch.manual_seed(0)
-    model = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.0))
+    model = EBT(CFG, default_ebt_config("system2", replay_fraction=0.0))
     calls = []
     descend = model.descend
 
@@ -179,7 +182,7 @@ def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
     assert model.energy_head.weight.grad.abs().sum() > 0
     # System 1 keeps a graph on every step
     calls.clear()
-    model = EBT(CFG, EBTConfig(variant="system1", steps=2))
+    model = EBT(CFG, default_ebt_config("system1", steps=2))
     descend = model.descend
     model.descend = spy
     model.training_loss(Batch(idx, targets, torch.ones(3, 10, dtype=torch.bool)), RunRNG([0]))
@@ -189,7 +192,7 @@ def test_system2_keeps_a_gradient_graph_on_its_final_step_only():
 def test_replayed_row_carries_its_own_sequence_context():
     """A replayed row brings back its own inputs, targets, mask and final logits, together."""
     torch.manual_seed(0)
-    model = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.5, replay_size=8))
+    model = EBT(CFG, default_ebt_config("system2", replay_fraction=0.5, replay_size=8))
     S, Q = 10, 4
     stored_idx = torch.arange(8)[:, None].expand(8, S) + 20  # row r is filled with token 20 + r
     stored_z = torch.arange(8, dtype=torch.float)[:, None, None].expand(8, Q, 40)  # z of row r is r everywhere
@@ -208,7 +211,7 @@ def test_replayed_row_carries_its_own_sequence_context():
         assert torch.equal(row_mask[3 + row], mask[r])
     assert len({int(i) for i in idx[3:, 0]}) == 3  # three different stored rows
     # a training step stores its rows, and an empty buffer replays nothing
-    empty = EBT(CFG, EBTConfig(variant="system2", replay_fraction=0.5, replay_size=8))
+    empty = EBT(CFG, default_ebt_config("system2", replay_fraction=0.5, replay_size=8))
     assert empty._with_replayed_rows(fresh, RunRNG([0]))[3] is None
     empty.training_loss(Batch(torch.randint(0, 40, (6, S)), torch.randint(0, 40, (6, S)), mask[:6], Q), RunRNG([0]))
     assert len(empty.replay[0].rows) == 6 and empty.replay[0].rows[0]["z"].shape == (Q, 40)
@@ -217,8 +220,8 @@ def test_replayed_row_carries_its_own_sequence_context():
 def test_system2_thinking_step_counts_are_keyed_by_the_step_and_cover_the_range():
     """Runs sharing a batch must take one graph: the count of step t is the same for every
     run, and over many steps it takes every value of random_steps."""
-    a = EBT(CFG, EBTConfig(variant="system2", random_steps=(2, 4)))
-    b = EBT(CFG, EBTConfig(variant="system2", random_steps=(2, 4)), n_runs=3)
+    a = EBT(CFG, default_ebt_config("system2", random_steps=(2, 4)))
+    b = EBT(CFG, default_ebt_config("system2", random_steps=(2, 4)), n_runs=3)
     counts = [a.thinking_steps_at(t) for t in range(200)]
     assert counts == [b.thinking_steps_at(t) for t in range(200)]
     assert set(counts) == {2, 3, 4} and min(counts.count(k) for k in (2, 3, 4)) > 40

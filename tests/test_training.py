@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import default_ebt_config, default_model_config, default_train_config
 from models.budget import plan_steps
 from models.data import Batch, batch_positions, loss_queries, make_batch, split_train_val
 from models.flops import analytic_flops, measure_step_flops
 from models.generate import generate_ebt
-from models.model import EBTConfig, ModelConfig, build_model, load_model
+from models.model import EBTConfig, build_model, load_model
 from models.optim import RunAdamW
 from models.train import TrainConfig, train_batch, train_to_budget
 
@@ -31,7 +32,7 @@ def copy_task(n=400, seed=0):
     return seqs, starts
 
 
-TINY = ModelConfig(vocab_size=V, depth=2, width=32, heads=4, max_seq_len=16)
+TINY = default_model_config(vocab_size=V, depth=2, width=32, heads=4, max_seq_len=16)
 
 
 class Stop(Exception):
@@ -75,8 +76,8 @@ def _step_flops(model, batch, thinking_steps=None):
 )
 def test_measured_flops_match_analytic_within_10_percent(arch, variant, thinking_steps):
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=64, depth=2, width=64, heads=4, max_seq_len=33)
-    model = build_model(arch, cfg, EBTConfig(variant=variant) if variant else None)
+    cfg = default_model_config(vocab_size=64, depth=2, width=64, heads=4, max_seq_len=33)
+    model = build_model(arch, cfg, default_ebt_config(variant) if variant else None)
     idx = torch.randint(0, 64, (4, 32))
     mask = torch.ones(4, 32, dtype=torch.bool)
     f = _step_flops(model, Batch(idx, idx, mask), thinking_steps)
@@ -98,17 +99,17 @@ def test_system2_truncation_makes_extra_steps_cheap():
     backward to p (2F), not the 6F of a System-1 step: measured, 3 steps cost far less than
     1.5x 2 steps."""
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=64, depth=2, width=64, heads=4, max_seq_len=33)
-    model = build_model("ebt", cfg, EBTConfig(variant="system2"))
+    cfg = default_model_config(vocab_size=64, depth=2, width=64, heads=4, max_seq_len=33)
+    model = build_model("ebt", cfg, default_ebt_config("system2"))
     batch = Batch(torch.randint(0, 64, (4, 32)), torch.randint(0, 64, (4, 32)), torch.ones(4, 32, dtype=torch.bool))
     two, three = measure_step_flops(model, batch, 2), measure_step_flops(model, batch, 3)
     assert 1.05 < three / two < 1.3
 
 
 def _cfg(**kw):
-    base = dict(batch_size=8, lr=3e-3, checkpoint_every_steps=5, eval_every_steps=4, seed=3, warmup_fraction=0.2, num_threads=1, device="cpu")
-    base.update(kw)
-    return TrainConfig(**base)
+    """config.yaml's train section, at the tiny scale of these tests."""
+    return default_train_config(**{**dict(batch_size=8, lr=3e-3, checkpoint_every_steps=5, eval_every_steps=4, seed=3,
+                                          warmup_fraction=0.2, num_threads=1, device="cpu"), **kw})
 
 
 def _steps_budget(arch, ebt_cfg, steps, batch_size=8):
@@ -123,7 +124,7 @@ def _steps_budget(arch, ebt_cfg, steps, batch_size=8):
     return plan.flops_per_step * (steps + 0.5)
 
 
-@pytest.mark.parametrize("arch,ebt_cfg", [("tpp", None), ("ebt", EBTConfig(variant="system2", replay_size=16))])
+@pytest.mark.parametrize("arch,ebt_cfg", [("tpp", None), ("ebt", default_ebt_config("system2", replay_size=16))])
 def test_killed_then_resumed_run_is_bit_identical(tmp_path, arch, ebt_cfg):
     seqs, starts = copy_task(200)
     budget = _steps_budget(arch, ebt_cfg, 12)
@@ -185,7 +186,7 @@ def test_budget_below_one_step_raises(tmp_path):
 def test_trained_ebt_lowers_its_energy_while_thinking(tmp_path):
     """Train a tiny System-1 EBT on the copy task, then check that thinking descends."""
     seqs, starts = copy_task(600, seed=1)
-    ebt_cfg = EBTConfig(variant="system1")
+    ebt_cfg = default_ebt_config("system1")
     tc = _cfg(batch_size=32, lr=3e-3, checkpoint_every_steps=10_000, eval_every_steps=10_000, warmup_fraction=0.05)
     res = train_to_budget(TINY, "ebt", ebt_cfg, tc, seqs, starts, PAD, _steps_budget("ebt", ebt_cfg, 150, 32), tmp_path)
     assert res["status"] == "ok"
@@ -207,8 +208,8 @@ def test_trained_ebt_lowers_its_energy_while_thinking(tmp_path):
 def _batch_cfgs(arch):
     """Three runs of one batch, differing in seed and, as in a tuning sweep, in learning rate
     and EBT step size."""
-    ebt = {"tpp": None, "system1": EBTConfig(variant="system1"),
-           "system2": EBTConfig(variant="system2", replay_size=16)}[arch]
+    ebt = {"tpp": None, "system1": default_ebt_config("system1"),
+           "system2": default_ebt_config("system2", replay_size=16)}[arch]
     train = [_cfg(seed=s, lr=lr) for s, lr in ((0, 3e-3), (1, 3e-3), (2, 6e-3))]
     ebts = [None if ebt is None else EBTConfig(**{**ebt.__dict__, "alpha": a}) for a in (100.0, 100.0, 40.0)]
     return ("tpp" if ebt is None else "ebt"), ebts, train
