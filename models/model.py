@@ -614,7 +614,8 @@ class EBT(nn.Module):
         obs_kv = self.observed_kv(idx)
         z, positions, obs_mask, targets_q, mask_q = self._loss_queries(z0, targets, mask, batch.n_queries)
         if z_replayed is not None:  # replayed rows start from their own stored final logits
-            z = _replace_last_rows(z, z_replayed, R)
+            own = z.view(R, -1, *z.shape[1:])[:, -max(len(s) for s in z_replayed if s is not None):]
+            z = _replace_last_rows(z, torch.cat([own[r] if s is None else s for r, s in enumerate(z_replayed)]), R)
         rows, Q = targets_q.shape
         alpha = per_row(self.alpha, rows) * rng.uniform(rows // R, Q, 1, low=0.5, high=2.0, device=idx.device)
         for k in range(n_steps):
@@ -630,21 +631,24 @@ class EBT(nn.Module):
 
     def _with_replayed_rows(self, batch, rng: RunRNG):
         """The batch with the last rows of each run's block replaced by rows replayed from that
-        run's buffer: (idx, targets, mask, their stored z in the query layout, or None when
-        nothing is replayed). Every buffer fills at the same pace, so either every run
-        replays the same number of rows or none does."""
+        run's buffer: (idx, targets, mask, each run's stored z in the query layout or None,
+        or None when nothing is replayed). Buffers of runs that step together fill at the same
+        pace, so they replay the same number of rows. A run whose buffer cannot replay yet
+        while others' can (it restarted beside resumed batch-mates, or diverged before its
+        buffer filled) keeps its fresh rows, as it would alone."""
         if self.replay is None:
             return batch.idx, batch.targets, batch.mask, None
         rows_per_run = len(batch.idx) // self.n_runs
         replayed = [buffer.replay_into(rows_per_run, g) for buffer, g in zip(self.replay, rng.generators)]
-        if not replayed[0]:
+        n = max(map(len, replayed))
+        if n == 0:
             return batch.idx, batch.targets, batch.mask, None
-        device = batch.idx.device
-        stored = {k: torch.cat([torch.stack([r[k] for r in run]) for run in replayed]).to(device)
-                  for k in ("idx", "targets", "mask", "z")}
-        fresh = (batch.idx, batch.targets, batch.mask)
-        return (*(_replace_last_rows(t, stored[k], self.n_runs) for t, k in zip(fresh, ("idx", "targets", "mask"))),
-                stored["z"])
+        device, out = batch.idx.device, []
+        for fresh, key in ((batch.idx, "idx"), (batch.targets, "targets"), (batch.mask, "mask")):
+            own = fresh.view(self.n_runs, -1, *fresh.shape[1:])[:, -n:]
+            last = [torch.stack([row[key] for row in run]).to(device) if run else own[r] for r, run in enumerate(replayed)]
+            out.append(_replace_last_rows(fresh, torch.cat(last), self.n_runs))
+        return (*out, [torch.stack([row["z"] for row in run]).to(device) if run else None for run in replayed])
 
     @torch.no_grad()
     def validation_loss(self, batch, rng: RunRNG) -> torch.Tensor:

@@ -151,7 +151,9 @@ def evaluate(model, batches_per_run: list[list[Batch]], seeds: list[int], autoca
             losses = model.validation_loss(_concat(batches), rng).float().cpu().numpy()
             totals, counts = totals + losses * n, counts + n
     model.train()
-    return list(totals / np.maximum(counts, 1))
+    # Python floats: a curve row holding a numpy scalar makes its checkpoint unloadable with
+    # weights_only, and the killed run would restart from scratch instead of resuming.
+    return [float(v) for v in totals / np.maximum(counts, 1)]
 
 
 def _concat(batches: list[Batch]) -> Batch:

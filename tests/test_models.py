@@ -201,7 +201,7 @@ def test_replayed_row_carries_its_own_sequence_context():
     model.replay[0].push(stored_idx, stored_idx + 1, mask, stored_z)
     fresh = Batch(torch.zeros(6, S, dtype=torch.long), torch.zeros(6, S, dtype=torch.long),
                   torch.ones(6, S, dtype=torch.bool), Q)
-    idx, targets, row_mask, z = model._with_replayed_rows(fresh, RunRNG([0]))
+    idx, targets, row_mask, (z,) = model._with_replayed_rows(fresh, RunRNG([0]))
     assert idx.shape == (6, S) and z.shape == (3, Q, 40)  # 3 of 6 rows replayed, fresh rows first
     assert (idx[:3] == 0).all()
     for row in range(3):
@@ -215,6 +215,14 @@ def test_replayed_row_carries_its_own_sequence_context():
     assert empty._with_replayed_rows(fresh, RunRNG([0]))[3] is None
     empty.training_loss(Batch(torch.randint(0, 40, (6, S)), torch.randint(0, 40, (6, S)), mask[:6], Q), RunRNG([0]))
     assert len(empty.replay[0].rows) == 6 and empty.replay[0].rows[0]["z"].shape == (Q, 40)
+    # Beside a batch-mate that replays, a run whose buffer cannot replay yet (it restarted while
+    # the other resumed) keeps its fresh rows, as it would alone.
+    pair = EBT(CFG, default_ebt_config("system2", replay_fraction=0.5, replay_size=8), n_runs=2)
+    pair.replay[0].push(stored_idx, stored_idx + 1, mask, stored_z)
+    both = Batch(*(torch.cat([t, t]) for t in (fresh.idx, fresh.targets, fresh.mask)), Q)
+    idx, targets, row_mask, z = pair._with_replayed_rows(both, RunRNG([0, 1]))
+    assert (idx[3:6] >= 20).all() and torch.equal(idx[6:], fresh.idx) and torch.equal(row_mask[6:], fresh.mask)
+    assert z[0].shape == (3, Q, 40) and z[1] is None
 
 
 def test_system2_thinking_step_counts_are_keyed_by_the_step_and_cover_the_range():

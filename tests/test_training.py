@@ -1,6 +1,7 @@
 """Training loop, FLOP accounting, checkpoints, divergence, and a tiny EBT that learns to think."""
 
 import copy
+import logging
 import random
 
 import pandas as pd
@@ -125,7 +126,8 @@ def _steps_budget(arch, ebt_cfg, steps, batch_size=8):
 
 
 @pytest.mark.parametrize("arch,ebt_cfg", [("tpp", None), ("ebt", default_ebt_config("system2", replay_size=16))])
-def test_killed_then_resumed_run_is_bit_identical(tmp_path, arch, ebt_cfg):
+def test_killed_then_resumed_run_is_bit_identical(tmp_path, caplog, arch, ebt_cfg):
+    caplog.set_level(logging.INFO, logger="models.train")
     seqs, starts = copy_task(200)
     budget = _steps_budget(arch, ebt_cfg, 12)
     full = train_to_budget(TINY, arch, ebt_cfg, _cfg(), seqs, starts, PAD, budget, tmp_path / "full")
@@ -133,6 +135,7 @@ def test_killed_then_resumed_run_is_bit_identical(tmp_path, arch, ebt_cfg):
     with pytest.raises(Stop):  # "killed" after step 8: steps 6-8 are lost, resume from step 5
         train_to_budget(TINY, arch, ebt_cfg, _cfg(), seqs, starts, PAD, budget, tmp_path / "cut", on_step=_stop_at(8))
     resumed = train_to_budget(TINY, arch, ebt_cfg, _cfg(), seqs, starts, PAD, budget, tmp_path / "cut")
+    assert f"resumed {tmp_path / 'cut'} at step 5 / 12" in caplog.messages  # not restarted from scratch
     a = load_model(tmp_path / "full" / "model.pt").state_dict()
     b = load_model(tmp_path / "cut" / "model.pt").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -240,7 +243,8 @@ def test_a_run_trained_in_a_batch_equals_the_run_trained_alone(tmp_path, variant
 
 
 @pytest.mark.parametrize("variant", ["tpp", "system2"])
-def test_a_killed_batch_resumes_every_run_bit_identically(tmp_path, variant):
+def test_a_killed_batch_resumes_every_run_bit_identically(tmp_path, caplog, variant):
+    caplog.set_level(logging.INFO, logger="models.train")
     arch, ebts, train = _batch_cfgs(variant)
     seqs, starts = copy_task(200)
     budget = _steps_budget(arch, ebts[0], 12)
@@ -252,6 +256,7 @@ def test_a_killed_batch_resumes_every_run_bit_identically(tmp_path, variant):
     # from scratch and the others wait for it, then all go on together.
     (cut[2] / "checkpoint.pt").unlink()
     resumed = train_batch(TINY, arch, ebts, train, cut, seqs, starts, PAD, budget)
+    assert {f"resumed {cut[r]} at step 5 / 12" for r in (0, 1)} <= set(caplog.messages)
     for r in range(3):
         assert full[r]["curve"]["train_loss"].tolist() == resumed[r]["curve"]["train_loss"].tolist()
         a, b = _weights(tmp_path / f"full{r}" / "model.pt"), _weights(cut[r] / "model.pt")
