@@ -23,8 +23,7 @@ from models.architectures import ARCHITECTURES, TPP_FAMILY
 from models.decoding import DecodingSetting, decoding_settings
 from models.experiment import answer_cost
 from models.flops import answer_flops
-from models.tuning import search_settings
-from pipeline.grid import grid_points, meta_model, task_dimensions
+from pipeline.grid import grid_points, meta_model, planned_training, task_dimensions
 from pipeline.presets import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,9 +34,8 @@ ASSUMED_MFU = 0.3
 
 def training_flops(preset=PRESET) -> float:
     cfg = load_config(preset)
-    grid = sum(p["budget"] for p in grid_points(cfg)) * len(cfg["seeds"])
-    tuning = sum(len(search_settings(cfg["tuning"]["search"][a])) for a in cfg["architectures"]) * cfg["tuning"]["budget"]
-    return grid + tuning
+    planned = planned_training(cfg, grid_points(cfg))
+    return planned["flops"] + planned["tuning_flops"]
 
 
 def answers_per_prompt(family: str, decoding_cfg: dict) -> list[tuple[int, DecodingSetting]]:

@@ -196,6 +196,24 @@ def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int
             )
 
 
+def planned_training(cfg: dict, points: list[dict]) -> dict:
+    """What the grid will train: runs, batches (one train job each) and FLOPs, the tuning
+    sweeps' apart. A run spends at most its budget (models/budget.py), so the FLOPs are the
+    budgets summed."""
+    seeds, sweeps = len(cfg["seeds"]), [len(search_settings(cfg["tuning"]["search"][a])) for a in cfg["architectures"]]
+    return {"runs": len(points) * seeds, "batches": len(points), "flops": sum(p["budget"] for p in points) * seeds,
+            "tuning_runs": sum(sweeps), "tuning_batches": len(sweeps),
+            "tuning_flops": sum(sweeps) * float(cfg["tuning"]["budget"])}
+
+
+def planned_training_line(cfg: dict, points: list[dict]) -> str:
+    """One line for the start of a run: how much training the config asks for."""
+    t = planned_training(cfg, points)
+    total = f"{t['flops'] + t['tuning_flops']:.2g}".replace("e+0", "e").replace("e+", "e")
+    return (f"Training: {t['runs']} runs in {t['batches']} jobs and {t['tuning_runs']} tuning runs in "
+            f"{t['tuning_batches']} jobs, {total} FLOPs planned (each run at most its budget)")
+
+
 def plan_grid(cfg: dict) -> list[dict]:
     """The grid's points (grid_points), after every check that needs the grid itself: shapes a
     model can be built with, a budget range the right way up, the IsoFLOP budget on the grid,

@@ -1,4 +1,5 @@
 """A bad config fails before any job runs, names the offending key, and writes nothing."""
+import re
 import subprocess
 import sys
 
@@ -87,8 +88,11 @@ def test_missing_config_file_is_named(workdir):
 
 
 def test_default_config_is_valid(workdir):
+    """... and its dry run says, once, how much training it plans (pipeline.grid.planned_training_line)."""
     result = run_snakemake(workdir, "--cores", "1", "-n", timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert len(re.findall(r"Training: \d+ runs in \d+ jobs and \d+ tuning runs in \d+ jobs, \S+ FLOPs planned",
+                          result.stderr)) == 1, result.stderr[-2000:]
 
 
 def test_paper_preset_plans_its_grid_on_a_machine_without_cuda(workdir):

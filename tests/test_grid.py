@@ -20,6 +20,8 @@ from pipeline.grid import (
     grid_points,
     parse_shape_tag,
     plan_grid,
+    planned_training,
+    planned_training_line,
     planning_ebt_config,
     shape_tag,
     shape_values,
@@ -129,6 +131,21 @@ def test_plan_grid_gives_the_default_experiment():
     assert len(points) == 3 * (3 + 3)
     at_isoflop = {p["shape_tag"] for p in points if p["arch"] == "ebt_system2" and p["budget_tag"] == "2.5e11"}
     assert at_isoflop == {"L1-d32-h2", "L1-d64-h4", "L2-d32-h2", "L3-d32-h2"}
+
+
+def test_planned_training_counts_every_run_and_its_budget():
+    """The parse-time line: 2 arms x 2 budgets x 1 shape x 2 seeds, plus 2 tuning sweeps of
+    2 runs; FLOPs are the budgets summed."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg.update(architectures=["tpp", "ebt_system1"], budgets=[1e12, 2e12], seeds=[0, 1],
+               shapes=[{"depth": 2, "width": 64, "heads": 4}], isoflop={"budget": 1e12, "shapes": []})
+    cfg["tuning"] = dict(cfg["tuning"], budget=1e11, search={"tpp": {"lr": [1e-3, 2e-3]},
+                                                             "ebt_system1": {"lr": [1e-3], "alpha": [1.0, 2.0]}})
+    planned = planned_training(cfg, grid_points(cfg))
+    assert planned == {"runs": 8, "batches": 4, "flops": 2 * 2 * 3e12, "tuning_runs": 4, "tuning_batches": 2,
+                       "tuning_flops": 4e11}
+    assert planned_training_line(cfg, grid_points(cfg)) == (
+        "Training: 8 runs in 4 jobs and 4 tuning runs in 2 jobs, 1.2e13 FLOPs planned (each run at most its budget)")
 
 
 BAD_GRIDS = {

@@ -3,6 +3,7 @@
 import copy
 import logging
 import random
+import re
 
 import pandas as pd
 import pytest
@@ -274,6 +275,40 @@ def test_a_diverged_run_does_not_stop_its_batch_mates(tmp_path):
     assert batched[0]["status"] == "ok" and batched[0]["steps"] == 20
     alone = train_to_budget(TINY, "tpp", None, train[0], seqs, starts, PAD, budget, tmp_path / "alone")
     assert alone["curve"]["train_loss"].tolist() == pytest.approx(batched[0]["curve"]["train_loss"].tolist(), rel=1e-5)
+
+
+ESTIMATE = re.compile(r"planned (\d+) steps, (\S+) FLOPs per run, (\d+) runs(, resuming at step (\d+) with (\d+) left)?; "
+                      r"estimated ([\d.]+) s at the measured ([\d.]+) ms/step")
+
+
+def test_the_log_gives_the_plan_and_an_estimated_time_before_the_first_step(tmp_path, caplog):
+    """One line before the first step: steps, FLOPs per run, runs, and the time the steps left
+    will take at the rate of a probe step; a resumed batch counts only the steps left. The
+    probe changes nothing a run computes (the batch equals the runs alone, above)."""
+    caplog.set_level(logging.INFO, logger="models.train")
+    arch, ebts, train = _batch_cfgs("system2")
+    seqs, starts = copy_task(200)
+    budget = _steps_budget(arch, ebts[0], 12)
+    seen_at_first_step = []
+
+    def hook(done, rows):
+        seen_at_first_step.extend([] if seen_at_first_step else [r.getMessage() for r in caplog.records])
+        _stop_at(8)(done, rows)
+
+    dirs = [tmp_path / f"run{r}" for r in range(3)]
+    with pytest.raises(Stop):
+        train_batch(TINY, arch, ebts, train, dirs, seqs, starts, PAD, budget, on_step=hook)
+    lines = [m for m in map(ESTIMATE.search, seen_at_first_step) if m]
+    assert len(lines) == 1, seen_at_first_step
+    steps, flops, runs, _, _, _, seconds, ms = lines[0].groups()
+    assert (int(steps), int(runs)) == (12, 3)
+    assert float(seconds) == pytest.approx(12 * float(ms) / 1e3, rel=0.05, abs=0.05)
+    caplog.clear()
+    summaries = train_batch(TINY, arch, ebts, train, dirs, seqs, starts, PAD, budget)  # from the step-5 checkpoints
+    assert float(flops) == pytest.approx(summaries[0]["flops_measured"], rel=0.05)
+    resumed = [m for m in map(ESTIMATE.search, caplog.messages) if m]
+    assert len(resumed) == 1 and resumed[0].group(4) and resumed[0].group(5, 6) == ("5", "7")
+    assert float(resumed[0].group(7)) == pytest.approx(7 * float(resumed[0].group(8)) / 1e3, rel=0.05, abs=0.05)
 
 
 def test_runs_that_differ_in_a_shared_setting_are_refused(tmp_path):

@@ -20,6 +20,8 @@ try:
     GRID = grid.plan_grid(config)
 except ConfigError as err:
     sys.exit(f"ConfigError: {err}")
+if workflow.is_main_process:  # a job's own parse of the Snakefile would repeat it in every log
+    print(grid.planned_training_line(config, GRID), file=sys.stderr)
 
 
 # --- the training grid (planned in pipeline/grid.py) ---------------------------
