@@ -19,9 +19,9 @@ prompt (the per-token conditionals multiply to it, however many tokens a node ta
 
 The posterior's normaliser sums over every walk from u: exact by enumerating them, which is
 cheap on the default graph. Where the walks to enumerate exceed EXACT_WALK_LIMIT (the
-paper's graph), a scope's floor is estimated from a seeded simple random sample of its
-demonstrations, each computed exactly, with a 95% interval for the sampling error; edge
-lines are always exact.
+paper's graph), or the demonstrations EXACT_DEMONSTRATION_LIMIT (a large corpus), a scope's
+floor is estimated from a seeded simple random sample of its demonstrations, each computed
+exactly, with a 95% interval for the sampling error; edge lines are always exact.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ from .prompts import Prompt
 
 # Most walks (a bound; about 40 s of enumeration) a scope may enumerate before it is sampled instead.
 EXACT_WALK_LIMIT = 100_000_000
+# Most demonstrations a scope computes one by one (about 0.3 ms each) before it is sampled instead.
+EXACT_DEMONSTRATION_LIMIT = 20_000
 # Most partial walks held in memory at once while enumerating.
 CHUNK_WALKS = 2_000_000
 Z95 = 1.959963984540054
@@ -197,12 +199,15 @@ class CorpusFloor:
     seeded sample of demonstrations."""
 
     def __init__(self, posterior: WalkPosterior, corpus: pd.DataFrame, prompts: pd.DataFrame, tokenizer,
-                 walk_limit: int = EXACT_WALK_LIMIT):
+                 walk_limit: int = EXACT_WALK_LIMIT, demonstration_limit: int = EXACT_DEMONSTRATION_LIMIT):
         graph = posterior.graph
-        self.posterior, self.walk_limit = posterior, walk_limit
+        self.posterior, self.walk_limit, self.demonstration_limit = posterior, walk_limit, demonstration_limit
         self._node = {name: i for i, name in enumerate(graph.nodes)}
         self._label = {name: i for i, name in enumerate(graph.labels)}
         self._prompts = prompts.set_index("prompt_id")
+        # Row access by prompt id, without a pandas lookup per demonstration (the corpus has 1e5+).
+        self._prompt_rows = dict(zip(prompts["prompt_id"], prompts[["start", "end", "include", "exclude",
+                                                                      "base_walk"]].itertuples(index=False)))
         self.prompt_id = corpus["prompt_id"].to_numpy()
         self.is_demo = self.prompt_id >= 0
         # Each row's first node: an edge line's u, a demonstration's start.
@@ -214,10 +219,10 @@ class CorpusFloor:
 
     def prompt(self, row: int) -> Prompt:
         """Row `row`'s demonstration as a Prompt with its walk."""
-        p = self._prompts.loc[self.prompt_id[row]]
-        walk, node, label = list(p["base_walk"]), self._node, self._label
-        return Prompt(node[p["start"]], node[p["end"]], tuple(label[l] for l in p["include"]),
-                      tuple(label[l] for l in p["exclude"]), tuple(node[v] for v in walk[0::2]),
+        p = self._prompt_rows[self.prompt_id[row]]
+        walk, node, label = list(p.base_walk), self._node, self._label
+        return Prompt(node[p.start], node[p.end], tuple(label[l] for l in p.include),
+                      tuple(label[l] for l in p.exclude), tuple(node[v] for v in walk[0::2]),
                       tuple(label[l] for l in walk[1::2]))
 
     def cost(self, rows) -> float:
@@ -237,14 +242,15 @@ class CorpusFloor:
         a 95% interval from the sample's variance."""
         rows = np.asarray(rows, dtype=np.int64)
         n_tokens = int(self.tokens[rows].sum())
-        if self.cost(rows) <= self.walk_limit:
+        if self.cost(rows) <= self.walk_limit and self.is_demo[rows].sum() <= self.demonstration_limit:
             self.compute(rows)
             floor = float(self.nats[rows].sum() / n_tokens)
             return Floor(floor, floor, floor, "exact", n_tokens, len(rows))
         demos, edges = rows[self.is_demo[rows]], rows[~self.is_demo[rows]]
         order = np.random.default_rng([seed, 0xF100]).permutation(demos)
         spent = np.cumsum(self._bound[self.start[order]])  # a start counted once per draw: a bound
-        sample = order[: max(2, int(np.searchsorted(spent, self.walk_limit, side="right")))]
+        size = min(int(np.searchsorted(spent, self.walk_limit, side="right")), self.demonstration_limit)
+        sample = order[: max(2, size)]
         self.compute(sample)
         return monte_carlo_floor(self.nats[edges].sum(), self.nats[sample], len(demos), n_tokens, len(rows))
 

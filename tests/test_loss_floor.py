@@ -116,6 +116,11 @@ def test_monte_carlo_interval_covers_the_exact_floor(small):
     mc = sampled.scope(rows, seed=0)
     assert mc.method == "monte_carlo" and mc.ci_low < truth.floor < mc.ci_high and mc.ci_low < mc.ci_high
     assert 2 < np.isfinite(sampled.nats[corpus.kind == "demonstration"]).sum() < (corpus.kind == "demonstration").sum()
+    # A corpus with more demonstrations than the exact limit is sampled too, at most that many.
+    capped = CorpusFloor(post, corpus, prompts, tokenizer_for(graph), demonstration_limit=30)
+    mc = capped.scope(rows, seed=0)
+    assert mc.method == "monte_carlo" and mc.ci_low < truth.floor < mc.ci_high
+    assert np.isfinite(capped.nats[corpus.kind == "demonstration"]).sum() == 30
     # The interval keeps its coverage over many sample draws of 40 demonstrations.
     demo = exact.nats[(corpus.kind == "demonstration").to_numpy()]
     edges_nats, n_tok = exact.nats[(corpus.kind == "edge").to_numpy()].sum(), int(exact.tokens.sum())
