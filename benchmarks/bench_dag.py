@@ -23,7 +23,7 @@ from models.architectures import ARCHITECTURES, TPP_FAMILY
 from models.decoding import DecodingSetting, decoding_settings
 from models.experiment import answer_cost
 from models.flops import answer_flops
-from pipeline.grid import grid_points, meta_model, planned_training, task_dimensions
+from pipeline.grid import meta_model, plan_grid, planned_training, task_dimensions
 from pipeline.presets import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ ASSUMED_MFU = 0.3
 
 def training_flops(preset=PRESET) -> float:
     cfg = load_config(preset)
-    planned = planned_training(cfg, grid_points(cfg))
+    planned = planned_training(cfg, plan_grid(cfg))
     return planned["flops"] + planned["tuning_flops"]
 
 
@@ -61,7 +61,7 @@ def sampling_flops_per_run(cfg: dict) -> dict[str, float]:
     prompt_len, new_tokens = prompt_length(task), sequence_limits(task)[0]
     prompts = task["levels"] * task["test_prompts_per_level"] + task["ood_prompts"]
     out = {}
-    for point in grid_points(cfg):
+    for point in plan_grid(cfg):
         model = meta_model(point["arch"], point["shape"], cfg, vocab, seq_len)
         family = ARCHITECTURES[point["arch"]].family
         per_prompt = sum(answers * answer_flops(model, prompt_len, new_tokens, **answer_cost(model, setting))

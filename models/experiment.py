@@ -23,7 +23,7 @@ from .flops import answer_flops, decode_step_flops, measure_decode_step_flops
 from .generate import best_of_k, generate_ebt, generate_tpp
 from .model import EBT, EBTConfig, ModelConfig, load_model
 from .tuning import apply_setting
-from .train import TrainConfig, batch_shared, resolve_device, train_batch
+from .train import GRID_PLANNING_KEYS, TrainConfig, batch_shared, resolve_device, train_batch
 
 def ebt_config(arch: str, ebt_cfg: dict) -> EBTConfig | None:
     """The EBTConfig of architecture `arch` (a config name) from the ebt config section; None
@@ -65,7 +65,7 @@ def train_runs(runs: list[dict], settings: list[dict], corpus: pd.DataFrame, tok
 def _run_configs(run: dict, setting: dict, train_cfg: dict, ebt_cfg: dict, device: str,
                  threads: int) -> tuple[TrainConfig, EBTConfig | None]:
     train, ebt = apply_setting(setting, train_cfg, ebt_cfg)
-    train.pop("min_steps", None)  # a grid-planning bound (pipeline/grid.py), not a training setting
+    train = {k: v for k, v in train.items() if k not in GRID_PLANNING_KEYS}
     train = TrainConfig(**{**train, "betas": tuple(train["betas"])}, seed=run["seed"], device=device,
                         num_threads=threads, eval_max_batches=None)
     return train, ebt_config(run["arch"], ebt)

@@ -78,6 +78,8 @@ class TrainConfig:
 
 
 # What may differ between runs of one batch: everything else shapes the computation itself.
+# Keys of the train section that plan the grid (pipeline/grid.py), not how a run trains.
+GRID_PLANNING_KEYS = ("min_steps", "max_epochs")
 PER_RUN_TRAIN_KEYS = ("seed", "lr", "min_lr_ratio", "warmup_fraction")
 PER_RUN_EBT_KEYS = ("alpha", "candidate_init_std")  # a per-run tensor; an initialisation scale
 

@@ -10,6 +10,8 @@ anything is refused before any job starts, naming the shape and the step count.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from models.architectures import ARCHITECTURES
@@ -196,6 +198,62 @@ def check_min_steps(cfg: dict, points: list[dict], vocab_size: int, seq_len: int
             )
 
 
+def training_sequences(cfg: dict) -> int:
+    """About how many training sequences the configured corpus has: each undirected edge as
+    two edge lines per copy (num_nodes·mean_degree/2 edges expected) and every train
+    demonstration, less the validation share."""
+    g, t, c = cfg["graph"], cfg["task"], cfg["corpus"]
+    rows = g["num_nodes"] * g["mean_degree"] * c["edge_copies"] + t["levels"] * t["train_prompts_per_level"]
+    return max(1, int(rows * (1 - c["validation_fraction"])))
+
+
+def run_epochs(cfg: dict, point: dict, dimensions: tuple, per_step: dict) -> float:
+    """About how many passes over the training set a grid point's run makes: its budget over
+    the analytic step cost (without check_min_steps' margin, so it counts the most steps) at
+    the largest batch, against training_sequences. `per_step` caches step_flops."""
+    run = (point["arch"], point["shape_tag"])
+    if run not in per_step:
+        per_step[run] = step_flops(point["arch"], point["shape"], cfg, *dimensions)
+    steps = point["budget"] / (per_step[run] / MEASURED_OVER_ANALYTIC)
+    return steps * largest_batch(point["arch"], cfg) / training_sequences(cfg)
+
+
+def check_max_epochs(cfg: dict, points: list[dict], dimensions: tuple, per_step: dict, key: str = "budgets") -> None:
+    """Refuse a budget (config `key`) that would pass some run over its training set more than
+    train.max_epochs times."""
+    limit = cfg["train"]["max_epochs"]
+    for p in sorted(points, key=lambda p: -p["budget"]):
+        epochs = run_epochs(cfg, p, dimensions, per_step)
+        if epochs > limit:
+            raise ConfigError(
+                f"{key}: {p['budget']:.3g} FLOPs passes {p['arch']} at shape {p['shape_tag']} over its training set "
+                f"about {epochs:.1f} times, more than train.max_epochs={limit:g} ({training_sequences(cfg):,} "
+                f"training sequences, batch_size {largest_batch(p['arch'], cfg)}); raise "
+                f"task.train_prompts_per_level to about {_prompts_for(cfg, epochs / limit):,} or lower that budget")
+
+
+def shapes_within_epochs(cfg: dict, points: list[dict], dimensions: tuple, per_step: dict) -> list[dict]:
+    """Generated shapes (`shapes` as a dict) train only at the budgets where they stay within
+    train.max_epochs: a shape too small for a budget would only repeat the data, so the
+    IsoFLOP sweep of each budget starts where the corpus allows. Every (architecture, budget)
+    must keep a shape."""
+    limit = cfg["train"]["max_epochs"]
+    kept = [p for p in points if run_epochs(cfg, p, dimensions, per_step) <= limit]
+    for arch in cfg["architectures"]:
+        for tag in grid_budgets(cfg):
+            if not any(p["arch"] == arch and p["budget_tag"] == tag for p in kept):
+                raise ConfigError(f"budgets: at {tag} FLOPs every shape of {arch} passes over the training set more "
+                                  f"than train.max_epochs={limit:g} times; raise task.train_prompts_per_level or "
+                                  "shapes.max_params, or lower that budget")
+    return kept
+
+
+def _prompts_for(cfg: dict, factor: float) -> int:
+    """train_prompts_per_level that makes the corpus `factor` times larger."""
+    t = cfg["task"]
+    return int(math.ceil(factor * training_sequences(cfg) / (1 - cfg["corpus"]["validation_fraction"]) / t["levels"]))
+
+
 def planned_training(cfg: dict, points: list[dict]) -> dict:
     """What the grid will train: runs, batches (one train job each) and FLOPs, the tuning
     sweeps' apart. A run spends at most its budget (models/budget.py), so the FLOPs are the
@@ -217,8 +275,9 @@ def planned_training_line(cfg: dict, points: list[dict]) -> str:
 def plan_grid(cfg: dict) -> list[dict]:
     """The grid's points (grid_points), after every check that needs the grid itself: shapes a
     model can be built with, a budget range the right way up, the IsoFLOP budget on the grid,
-    and at least train.min_steps optimiser steps for every run, the tuning sweep's runs
-    included. Raises ConfigError."""
+    at least train.min_steps optimiser steps and at most train.max_epochs passes over the
+    training set for every run, the tuning sweep's runs included (generated shapes that
+    would exceed it at a budget are not trained there). Raises ConfigError."""
     check_budget_range(cfg)
     points, tuning = grid_points(cfg), tuning_points(cfg)
     check_shapes(points)
@@ -227,4 +286,8 @@ def plan_grid(cfg: dict) -> list[dict]:
     dimensions, per_step = task_dimensions(cfg), {}
     check_min_steps(cfg, tuning, *dimensions, key="tuning.budget", per_step=per_step)
     check_min_steps(cfg, points, *dimensions, per_step=per_step)
+    if isinstance(cfg["shapes"], dict):
+        points = shapes_within_epochs(cfg, points, dimensions, per_step)
+    check_max_epochs(cfg, tuning, dimensions, per_step, key="tuning.budget")
+    check_max_epochs(cfg, points, dimensions, per_step)
     return points

@@ -65,11 +65,11 @@ def default_train_config(**changes):
     """config.yaml's train section as a TrainConfig, lr the Transformer++'s first swept value;
     `changes` on top."""
     from models.architectures import TPP
-    from models.train import TrainConfig
+    from models.train import GRID_PLANNING_KEYS, TrainConfig
     from pipeline.presets import load_config
 
     cfg = load_config()
-    train = {k: v for k, v in cfg["train"].items() if k != "min_steps"}  # min_steps plans the grid
+    train = {k: v for k, v in cfg["train"].items() if k not in GRID_PLANNING_KEYS}
     lr = cfg["tuning"]["search"][TPP.name]["lr"][0]
     return TrainConfig(**{**train, "betas": tuple(train["betas"]), "lr": lr, **changes})
 

@@ -98,14 +98,16 @@ def test_default_config_is_valid(workdir):
 def test_paper_preset_plans_its_grid_on_a_machine_without_cuda(workdir):
     """The paper preset is an overlay on config.yaml; its dry run plans the whole grid here,
     where torch has no CUDA (the device is checked only when jobs are about to start).
-    Every architecture gets the same 10 budgets."""
+    Every architecture gets the same 6 budgets, each with the shapes that stay within
+    train.max_epochs there."""
     result = run_snakemake(workdir, "--cores", "1", "-n", "--configfile", str(REPO / "workflow/presets/paper.yaml"),
                            timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     train_jobs = [line for line in result.stdout.splitlines() if line.split()[:1] == ["train"]]
-    # 3 architectures x 10 budgets x 17 shapes (depths x ratios inside 1M-100M params), each
-    # job a batch of the 3 seeds
-    assert train_jobs and int(train_jobs[0].split()[1]) == 3 * 10 * 17
+    # 3 architectures x 6 budgets x the 17 shapes (depths x ratios inside 1M-100M params) less
+    # those a budget would take past 4 epochs (the smallest shapes at the larger budgets),
+    # each job a batch of the 3 seeds; no epoch limit would give 3 x 6 x 17 = 306
+    assert train_jobs and 3 * 6 * 3 < int(train_jobs[0].split()[1]) < 3 * 6 * 17
 
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -160,7 +162,7 @@ PARSE_TIME = {
     "a swept key also set in its section": ({"train": {"lr": 1e-3}}, r"train.lr: also swept under tuning.search.tpp.lr"),
     "tuning batch too large for min_steps": (
         {"tuning": {"search": {"tpp": {"lr": [1e-3, 2e-3], "batch_size": [32, 100000]}}}},
-        r"tuning.budget: 1.4e\+11 FLOPs gives tpp .* \(batch_size 100000\)"),
+        r"tuning.budget: 1.5e\+11 FLOPs gives tpp .* \(batch_size 100000\)"),
     "seed a float": ({"seeds": [1.0]}, r"seeds.0: 1.0 is not of type 'integer'"),
     "node count a float": ({"graph": {"num_nodes": 30.0}}, r"graph.num_nodes: 30.0 is not of type 'integer'"),
     "huge seed": ({"seed": 2**70}, r"seed: \d+ is greater than the maximum"),
@@ -214,15 +216,16 @@ def test_the_task_size_limits_sit_where_the_draw_gives_up():
 
     cfg = load_config()
     graph = task_graph(cfg["graph"], cfg["task"], cfg["seed"])
+    near, far = cfg["task"]["min_endpoint_distance"], cfg["task"]["max_hops"]
     distance = {}
     for start in range(graph.num_nodes):
         seen, frontier = {start: 0}, [start]
-        for hops in range(1, 7):
+        for hops in range(1, far + 1):
             frontier = [b for a in frontier for b, _ in graph.neighbours[a] if b not in seen]
             seen.update({b: hops for b in frontier})
         distance[start] = seen
-    brute = sum(1 for u, v in itertools.combinations(range(graph.num_nodes), 2) if 2 <= distance[u].get(v, 99) <= 6)
-    assert endpoint_pairs(graph, 2, 6, enough=10**9) == brute
+    brute = sum(1 for u, v in itertools.combinations(range(graph.num_nodes), 2) if near <= distance[u].get(v, 99) <= far)
+    assert endpoint_pairs(graph, near, far, enough=10**9) == brute
     with pytest.raises(ConfigError, match=rf"about {brute} endpoint pairs .* at most {brute // 8} per level"):
         check_task_size(merge(cfg, {"task": {"test_prompts_per_level": brute // 8 + 1}}), graph)
     check_task_size(merge(cfg, {"task": {"test_prompts_per_level": brute // 8}}), graph)
@@ -277,14 +280,14 @@ def test_a_setting_config_yaml_holds_has_no_second_default_in_code(section):
     import dataclasses
 
     from models.model import EBTConfig, ModelConfig
-    from models.train import TrainConfig
+    from models.train import GRID_PLANNING_KEYS, TrainConfig
     from models.tuning import EBT_KEYS, TRAIN_KEYS
     from pipeline.presets import load_config
 
     cls, swept = {"model": (ModelConfig, ()), "train": (TrainConfig, TRAIN_KEYS), "ebt": (EBTConfig, EBT_KEYS)}[section]
     fields = {f.name: f for f in dataclasses.fields(cls)}
     keys = set(load_config()[section]) | set(swept)
-    assert keys - set(fields) <= {"min_steps"}
+    assert keys - set(fields) <= set(GRID_PLANNING_KEYS)
     set_by_config = keys & set(fields)
     assert set_by_config, "the check must cover some field"
     with_default = sorted(name for name in set_by_config if fields[name].default is not dataclasses.MISSING

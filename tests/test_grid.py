@@ -16,6 +16,7 @@ from pipeline.grid import (
     budget_tag,
     budget_values,
     check_isoflop_budget,
+    check_max_epochs,
     check_min_steps,
     grid_points,
     parse_shape_tag,
@@ -23,10 +24,12 @@ from pipeline.grid import (
     planned_training,
     planned_training_line,
     planning_ebt_config,
+    run_epochs,
     shape_tag,
     shape_values,
     step_flops,
     task_dimensions,
+    training_sequences,
 )
 
 REPO = Path(__file__).parents[1]
@@ -71,20 +74,23 @@ def test_step_estimate_matches_a_measured_step(arch):
 
 @pytest.mark.parametrize("preset", [None, "paper.yaml"], ids=["default", "paper"])
 def test_the_experiment_can_answer_the_question(preset):
-    """Every arm on the same 3+ budgets spanning half a decade or more, 3+ seeds, an
-    IsoFLOP budget with 4+ shapes for every arm, and every run 300+ optimiser steps."""
+    """Every arm on the same 5+ budgets spanning a decade or more, 3+ seeds, an IsoFLOP budget
+    with 3+ shapes for every arm, every run 300+ optimiser steps and at most 4 passes over
+    its training set (the corpus is sized for it)."""
     cfg = load_config(REPO / "workflow/presets" / preset if preset else None)
-    points = grid_points(cfg)
+    points = plan_grid(cfg)
     budgets = budget_values(cfg["budgets"])
-    assert len(budgets) >= 3 and max(budgets) / min(budgets) >= 10**0.5
+    assert len(budgets) >= 5 and max(budgets) / min(budgets) >= 10 * (1 - 1e-9)
     assert len(cfg["seeds"]) >= 3
     for arch in ("tpp", "ebt_system1", "ebt_system2"):
         assert {p["budget"] for p in points if p["arch"] == arch} == set(budgets)
         shapes_at_isoflop = [p for p in points if p["arch"] == arch and p["budget_tag"] == budget_tag(cfg["isoflop"]["budget"])]
-        assert len(shapes_at_isoflop) >= 4
-    assert cfg["train"]["min_steps"] >= 300
+        assert len(shapes_at_isoflop) >= 3
+    assert cfg["train"]["min_steps"] >= 300 and cfg["train"]["max_epochs"] <= 4
+    dims, per_step = task_dimensions(cfg), {}
+    assert max(run_epochs(cfg, p, dims, per_step) for p in points) <= cfg["train"]["max_epochs"]
     if preset is None:  # the paper grid is planned at its dry run (tests/test_config.py)
-        check_min_steps(cfg, points, *task_dimensions(cfg))
+        check_min_steps(cfg, points, *dims)
 
 
 def _point(arch, budget, shape):
@@ -104,6 +110,41 @@ def test_a_budget_with_too_few_steps_is_refused_naming_the_shape_and_count():
     with pytest.raises(ConfigError, match=rf"ebt_system1 at shape L2-d64-h4 about ({need - 11}|{need - 10}) optimiser "
                                           rf"steps, fewer than train.min_steps={need}"):
         check_min_steps(cfg, short, *dims)
+
+
+def test_a_budget_past_max_epochs_is_refused_naming_the_corpus_it_needs():
+    cfg = copy.deepcopy(DEFAULT)
+    dims, shape = task_dimensions(cfg), {"depth": 2, "width": 32, "heads": 2}
+    # A run's passes: budget / analytic step cost (step_flops less its margin) x batch / training sequences.
+    per_pass = step_flops("tpp", shape, cfg, *dims) / 1.1 * training_sequences(cfg) / cfg["train"]["batch_size"]
+    limit = cfg["train"]["max_epochs"]
+    check_max_epochs(cfg, [_point("tpp", per_pass * limit * 0.99, shape)], dims, {})
+    over = [_point("tpp", per_pass * limit * 2, shape)]
+    with pytest.raises(ConfigError, match=rf"budgets: .* passes tpp at shape L2-d32-h2 over its training set about "
+                                          rf"{2 * limit:.1f} times, more than train.max_epochs={limit}.*raise "
+                                          r"task.train_prompts_per_level to about"):
+        check_max_epochs(cfg, over, dims, {})
+    # The suggested corpus is enough: twice the sequences, so the same budget is within the limit.
+    t = cfg["task"]
+    sequences = training_sequences(cfg)
+    t["train_prompts_per_level"] = int(2 * t["train_prompts_per_level"] + sequences / t["levels"])
+    check_max_epochs(cfg, over, dims, {})
+
+
+def test_generated_shapes_train_only_where_they_stay_within_max_epochs():
+    """The paper's shape ranges: at a large budget the smallest shapes would repeat the
+    corpus, so the grid leaves them out there and keeps them at the small budgets."""
+    cfg = load_config(REPO / "workflow/presets/paper.yaml")
+    points = plan_grid(cfg)
+    tags = {b: {p["shape_tag"] for p in points if p["arch"] == "tpp" and p["budget"] == b}
+            for b in budget_values(cfg["budgets"])}
+    smallest, largest = min(tags), max(tags)
+    assert tags[largest] < tags[smallest]  # a strict subset
+    dims, per_step, limit = task_dimensions(cfg), {}, cfg["train"]["max_epochs"]
+    check_max_epochs(cfg, points, dims, per_step)  # every kept run is within the limit
+    dropped = [p for p in grid_points(cfg)
+               if p["arch"] == "tpp" and p["budget"] == largest and p["shape_tag"] not in tags[largest]]
+    assert dropped and all(run_epochs(cfg, p, dims, per_step) > limit for p in dropped)
 
 
 def test_isoflop_shapes_join_one_budget_only():
@@ -126,11 +167,11 @@ def test_isoflop_shapes_join_one_budget_only():
 
 
 def test_plan_grid_gives_the_default_experiment():
-    """3 arms x (3 budgets + 3 extra IsoFLOP shapes at 2.5e11); seeds multiply it to 54 runs."""
+    """3 arms x (5 budgets + 2 extra IsoFLOP shapes at 1.5e11); seeds multiply it to 63 runs."""
     points = plan_grid(copy.deepcopy(DEFAULT))
-    assert len(points) == 3 * (3 + 3)
-    at_isoflop = {p["shape_tag"] for p in points if p["arch"] == "ebt_system2" and p["budget_tag"] == "2.5e11"}
-    assert at_isoflop == {"L1-d32-h2", "L1-d64-h4", "L2-d32-h2", "L3-d32-h2"}
+    assert len(points) == 3 * (5 + 2)
+    at_isoflop = {p["shape_tag"] for p in points if p["arch"] == "ebt_system2" and p["budget_tag"] == "1.5e11"}
+    assert at_isoflop == {"L1-d32-h2", "L2-d32-h2", "L3-d32-h2"}
 
 
 def test_planned_training_counts_every_run_and_its_budget():
@@ -159,8 +200,12 @@ BAD_GRIDS = {
     "budget range upside down": ({"budgets": {"min": 1e13, "max": 1e12, "num": 2}},
                                  r"budgets.min=1e\+13 exceeds budgets.max=1e\+12"),
     "IsoFLOP budget off the grid": ({"isoflop": {"budget": 3e11, "shapes": DEFAULT["isoflop"]["shapes"]}},
-                                    r"isoflop.budget: 3e\+11 is not one of the budgets \(1.4e11, 2.5e11, 4.5e11\)"),
-    "too few steps": ({"budgets": [1.0e11, 2.5e11]}, r"budgets: 1e\+11 FLOPs gives ebt_system1 at shape L2-d32-h2"),
+                                    r"isoflop.budget: 3e\+11 is not one of the budgets \(1.5e11, 2.67e11, 4.74e11, "
+                                    r"8.44e11, 1.5e12\)"),
+    "too few steps": ({"budgets": [5.0e10, 1.5e11], "isoflop": {"budget": 1.5e11, "shapes": []}},
+                      r"budgets: 5e\+10 FLOPs gives ebt_system1 at shape L2-d32-h2"),
+    "too many epochs": ({"budgets": [1.5e11, 5.0e12]},
+                        r"budgets: 5e\+12 FLOPs passes tpp at shape L2-d32-h2 over its training set about"),
 }
 
 

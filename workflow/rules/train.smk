@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 from creativity.task import sequence_limits
 from models.architectures import ARCHITECTURES
+from models.train import GRID_PLANNING_KEYS
 from pipeline import fingerprint
 
 BATCH_DIR = f"{RESULTS}/runs/{{arch}}/{{budget}}/{{shape}}"
@@ -24,7 +25,7 @@ def ebt_section(wildcards) -> dict:
     return config["ebt"] if ARCHITECTURES[wildcards.arch].is_ebt else {}
 
 
-TRAIN_SECTION = {k: v for k, v in config["train"].items() if k != "min_steps"}  # min_steps plans the grid
+TRAIN_SECTION = {k: v for k, v in config["train"].items() if k not in GRID_PLANNING_KEYS}
 
 
 rule train:

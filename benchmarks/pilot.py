@@ -1,0 +1,166 @@
+"""Pilot: where does each arm become competent? Not part of the default run or `make bench`.
+
+For each arm, task size and width, trains runs at a ladder of training-FLOP budgets (the
+pipeline's own training code: models.experiment.train_runs, batched), with a small
+learning-rate (and, for the EBTs, alpha) sweep at every budget, and reports for the
+setting with the lowest validation loss:
+
+- the level-1 greedy correct rate on the test prompts (EBT: its default thinking, think_x1),
+- the excess loss: validation loss minus the task's Bayes-optimal floor on the same rows,
+- steps and epochs.
+
+Every row of every setting goes to results/benchmarks/pilot.parquet; the printed table keeps
+each cell's best setting. The default run's design (config.yaml) comes from this table:
+
+    python -m benchmarks.pilot --arms tpp ebt_system1 --widths 32 64 --tasks default small \
+        --budgets 1e11 3e11 1e12
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from creativity.evaluate import score_samples
+from creativity.task import build_task, load_graph, scorer_for, sequence_limits, tokenizer_from_tables
+from creativity.tokenizer import prompt_tokens
+from models.architectures import ARCHITECTURES
+from models.experiment import train_runs
+from models.generate import generate_ebt, generate_tpp
+from models.model import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "results" / "benchmarks" / "pilot.parquet"
+
+# Task sizes: overrides of config.yaml's graph and task sections.
+TASKS = {
+    "default": {},
+    "small": {"graph": {"num_nodes": 48, "num_labels": 8}},
+    "compact": {"graph": {"num_nodes": 32, "num_labels": 6}, "task": {"max_hops": 4}},
+}
+# Each cell's sweep. Learning rates scale as 1/sqrt(width) from the width-32 values (a first
+# guess the sweep corrects); EBT alphas bracket the default run's tuned values.
+LR_AT_32 = {"tpp": [4.8e-3, 9.6e-3, 1.9e-2], "ebt_system1": [4.8e-3, 9.6e-3], "ebt_system2": [4.8e-3, 9.6e-3]}
+ALPHAS = {"ebt_system1": [100.0, 400.0], "ebt_system2": [40.0, 160.0]}
+
+
+def sweep(arch: str, width: int, lrs_at_32: list[float] | None = None, alphas: list[float] | None = None) -> list[dict]:
+    lrs = [round(lr * (32 / width) ** 0.5, 6) for lr in lrs_at_32 or LR_AT_32[arch]]
+    if not ARCHITECTURES[arch].is_ebt:
+        return [{"lr": lr} for lr in lrs]
+    return [{"lr": lr, "alpha": a} for lr, a in itertools.product(lrs, alphas or ALPHAS[arch])]
+
+
+def task_config(name: str, overrides: dict | None = None) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for changes in (TASKS[name], overrides or {}):
+        for section, values in changes.items():
+            cfg[section] = {**cfg[section], **values}
+    return cfg
+
+
+def greedy_correct(arch: str, model_path, level1: pd.DataFrame, tok, scorer, max_new: int) -> float:
+    model = load_model(model_path)
+    ids = [tok.encode(prompt_tokens(r.start, r.end, r.include, r.exclude)) for r in level1.itertuples(index=False)]
+    common = dict(max_new_tokens=max_new, eos_id=tok.eos_id)
+    out = generate_ebt(model, ids, **common) if ARCHITECTURES[arch].is_ebt else generate_tpp(model, ids, **common)
+    walks = pd.DataFrame({"prompt_id": level1["prompt_id"].to_numpy(),
+                          "walk": [tok.decode(s[0].tokens) for s in out]})
+    return float(score_samples(walks, level1, scorer)["correct"].mean())
+
+
+def pilot_cell(arch: str, task_name: str, cfg: dict, task: dict, width: int, budget: float,
+               seeds: list[int], settings: list[dict]) -> list[dict]:
+    """Every sweep setting × seed of one (arch, task, width, budget), trained as batches."""
+    shape = {"depth": 2, "width": width, "heads": max(1, width // 16)}
+    tok = tokenizer_from_tables(task["labels"], cfg["graph"]["num_nodes"], cfg["task"]["node_tokens"])
+    graph = load_graph(task["graph"], task["labels"], cfg["graph"]["num_nodes"], cfg["task"]["node_tokens"])
+    prompts = task["prompts"]
+    scorer = scorer_for(graph, prompts, cfg["scoring"], cfg["task"]["allow_revisits"], task["heldout"])
+    level1 = prompts[(prompts.level == 1) & (prompts.split == "test")].reset_index(drop=True)
+    max_new, max_len = sequence_limits(cfg["task"])
+    floor = float(task["loss_floor"].set_index("scope").loc["validation", "floor"])
+    settings = [s for s in settings for _ in seeds]
+    runs = [{"run_id": f"{arch}_{i}", "arch": arch, "budget": budget, "shape": shape, "seed": seed}
+            for i, seed in enumerate(seeds * (len(settings) // len(seeds)))]
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = [Path(tmp) / r["run_id"] for r in runs]
+        t0 = time.process_time()
+        results = train_runs(runs, settings, task["corpus"], tok, max_len, cfg["model"], cfg["train"], cfg["ebt"],
+                             "cpu", 1, dirs)
+        train_cpu = time.process_time() - t0
+        rows = []
+        for run, setting, d, (summary, _) in zip(runs, settings, dirs, results):
+            ok = summary["status"] == "ok"
+            rows.append({
+                "arch": arch, "task": task_name, "num_nodes": cfg["graph"]["num_nodes"],
+                "train_prompts_per_level": cfg["task"]["train_prompts_per_level"], "width": width,
+                "batch_size": cfg["train"]["batch_size"],
+                "budget": budget, "seed": run["seed"], "setting": json.dumps(setting, sort_keys=True),
+                "steps": summary["steps"], "epochs": summary["epochs"], "flops": summary["flops_measured"],
+                "val_loss": summary["val_loss"], "floor": floor, "excess_loss": summary["val_loss"] - floor,
+                "status": summary["status"], "train_cpu_s_per_run": train_cpu / len(runs),
+                "level1_correct": greedy_correct(arch, d / "model.pt", level1, tok, scorer, max_new) if ok else 0.0,
+                "level1_prompts": len(level1),
+            })
+    return rows
+
+
+def best_settings(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the setting with the lowest mean validation loss over seeds (as the tuning stage picks)."""
+    keys = ["arch", "task", "batch_size", "width", "budget"]
+    by_setting = rows.groupby([*keys, "setting"], as_index=False).agg(
+        val_loss=("val_loss", "mean"), excess_loss=("excess_loss", "mean"), level1_correct=("level1_correct", "mean"),
+        steps=("steps", "first"), epochs=("epochs", "max"), train_cpu_s=("train_cpu_s_per_run", "mean"))
+    by_setting["val_loss"] = by_setting["val_loss"].fillna(np.inf)
+    return by_setting.loc[by_setting.groupby(keys)["val_loss"].idxmin()].reset_index(drop=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arms", nargs="+", default=list(ARCHITECTURES))
+    parser.add_argument("--widths", nargs="+", type=int, default=[32, 64, 128])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--budgets", nargs="+", type=float, default=[1e11, 3e11, 1e12])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--train-prompts-per-level", type=int, default=None,
+                        help="demonstrations per level (default: config.yaml's)")
+    parser.add_argument("--lrs", nargs="+", type=float, default=None,
+                        help="learning rates at width 32, scaled by sqrt(32/width) (default: LR_AT_32)")
+    parser.add_argument("--alphas", nargs="+", type=float, default=None, help="EBT alphas (default: ALPHAS)")
+    parser.add_argument("--batch-size", type=int, default=None, help="train.batch_size (default: config.yaml's)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = pd.read_parquet(args.out).to_dict("records") if args.out.exists() else []
+    overrides = {"task": {"train_prompts_per_level": args.train_prompts_per_level}} if args.train_prompts_per_level else {}
+    if args.batch_size:
+        overrides["train"] = {"batch_size": args.batch_size}
+    for task_name in args.tasks:
+        cfg = task_config(task_name, copy.deepcopy(overrides))
+        task = build_task(cfg["graph"], cfg["task"], cfg["corpus"], cfg["seed"])
+        for arch, width, budget in itertools.product(args.arms, args.widths, args.budgets):
+            settings = sweep(arch, width, args.lrs, args.alphas)
+            new = pilot_cell(arch, task_name, cfg, task, width, budget, args.seeds, settings)
+            rows = [r for r in rows if not _same_cell(r, new[0])] + new
+            pd.DataFrame(rows).to_parquet(args.out)
+            print(best_settings(pd.DataFrame(new)).to_string(index=False, header=True), flush=True)
+    print(best_settings(pd.DataFrame(rows)).to_string(index=False))
+
+
+def _same_cell(a: dict, b: dict) -> bool:
+    keys = ("arch", "task", "width", "budget", "train_prompts_per_level", "batch_size")
+    return all(a[k] == b[k] for k in keys)
+
+
+if __name__ == "__main__":
+    main()
