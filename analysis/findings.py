@@ -136,8 +136,15 @@ def rates_sentence(fits: pd.DataFrame) -> str:
             n = f" ({int(c.estimate.iloc[0])} of {int(c.n.iloc[0])} answers)" if len(c) else ""
             bits.append(f"{num(r.estimate)}{n} at {flops_text(r.budget)}")
         parts.append(f"{arch_name(label)} {', '.join(bits)}")
-    return ("Correct rate (a valid walk that meets every constraint) at each arm's default decoding, compute-optimal "
+    text = ("Correct rate (a valid walk that meets every constraint) at each arm's default decoding, compute-optimal "
             "shape, mean over seeds: " + "; ".join(parts) + ".")
+    level1 = _summary(fits, "level1_correct_rate")
+    if len(level1):
+        per_arm = [f"{arch_name(label)} " + ", ".join(num(r.estimate) for r in grp.sort_values("budget").itertuples())
+                   for label, grp in level1.groupby(LABEL, sort=True)]
+        budgets = ", ".join(flops_text(b) for b in sorted(level1["budget"].unique()))
+        text += f" On the unconstrained (level-1) prompts, at {budgets} FLOPs: " + "; ".join(per_arm) + "."
+    return text
 
 
 def _deltas(fits: pd.DataFrame, metric: str) -> pd.DataFrame:

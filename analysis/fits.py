@@ -56,7 +56,8 @@ Kinds (module that computes them):
     thinking_effect, error_share, error_shift   (thinking) EBT think_xK against think_x1.
     summary               per (arch, variant, budget, split) at the default decoding on the
                           compute-optimal shape: seed mean of each SUMMARY_METRICS, n_correct,
-                          and beside the length-matched null (parameters null, minus_null).
+                          and beside the length-matched null (parameters null, minus_null);
+                          level1_correct_rate: correct_rate on the level-1 (unconstrained) prompts.
 
 Seed-level intervals (analysis/intervals.py) keep their coverage at 3 seeds. Comparisons are
 refused where an arm has fewer than min_correct correct walks (config fit.min_correct).
@@ -260,6 +261,12 @@ def _summary_rows(ok: pd.DataFrame, samples: pd.DataFrame, matched_null: pd.Data
                 if metric in NULL_COMPARED and len(nulls):
                     null = resample.seed_matrix(stats, null_runs, decoding, metric, draws.prompt, draws.seeds)
                     rows += _null_rows(ids, metric, model, null)
+            # The regime: can the arm answer unconstrained prompts at all (level 1: a walk from u to v)?
+            level1 = resample.seed_matrix(stats, best, decoding, "correct_rate", draws.prompt, draws.seeds, level=1)
+            if np.isfinite(level1[0]).any():
+                iv = intervals.seed_interval(level1, intervals.bounds("correct_rate"))
+                rows.append(_row(**ids, metric="level1_correct_rate", parameter="mean", level=1.0, n=len(best),
+                                 n_seeds=iv.n_seeds, **iv.fields()))
     return rows
 
 

@@ -699,6 +699,24 @@ def test_summary_rows_per_split(fit_table):
         assert 0 < row["estimate"] < 1
 
 
+def test_level1_correct_rate_counts_only_unconstrained_prompts(study):
+    """The regime row: the compute-optimal runs' greedy correct share on level-1 prompts, mean
+    over seeds. With every answer above level 1 made incorrect, it keeps its value while the
+    all-level correct rate falls to a quarter of it."""
+    runs, metrics, samples, baseline = study
+    samples = samples.copy()
+    above = (samples["level"] > 1) & (samples["split"] == "test")
+    samples.loc[above, ["utility", "creativity"]] = 0.0
+    if "correct" in samples.columns:
+        samples.loc[above, "correct"] = False
+    out = fits.compute_fits(runs, metrics, samples, baseline, loss_floor=make_loss_floor(), n_boot=5, seed=0,
+                            min_correct=MIN_CORRECT)
+    row = one(out, kind="summary", arch="tpp", budget=1e16, metric="level1_correct_rate", x="test")
+    assert row["level"] == 1 and row["estimate"] == pytest.approx(0.24)
+    overall = one(out, kind="summary", arch="tpp", budget=1e16, metric="correct_rate", x="test", parameter="mean")
+    assert overall["estimate"] == pytest.approx(0.24 / len(LEVELS))
+
+
 def test_correct_is_derived_from_utility_when_the_column_is_missing(study):
     runs, metrics, samples, baseline = study
     # A valid walk that breaks a constraint has utility 0: valid but not correct.
