@@ -26,6 +26,15 @@ def ebt_section(wildcards) -> dict:
 
 
 TRAIN_SECTION = {k: v for k, v in config["train"].items() if k not in GRID_PLANNING_KEYS}
+BUDGET_RANK = {tag: i for i, tag in enumerate(sorted(grid.grid_budgets(config), key=grid.grid_budgets(config).get))}
+TUNING_PRIORITY = len(BUDGET_RANK) + 1
+
+
+def largest_first(wildcards) -> int:
+    """A batch's scheduling priority: its budget's rank, so the longest batches start first
+    and the last to finish is a short one (on two cores, a largest-budget batch started last
+    added minutes to the run). The tuning batches come before all: each gates its grid."""
+    return BUDGET_RANK[wildcards.budget]
 
 
 rule train:
@@ -52,6 +61,7 @@ rule train:
     benchmark:
         f"{BATCH_DIR}/train.benchmark.tsv"
     threads: config["resources"]["threads_per_job"]
+    priority: largest_first
     resources:  # a batch holds len(SEEDS) runs
         mem_mb=config["resources"]["train_mem_mb"] * len(SEEDS),
         runtime=config["resources"]["train_runtime_min"] * len(SEEDS),

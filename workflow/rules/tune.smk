@@ -42,6 +42,7 @@ use rule train as tune_run with:
         f"{RESULTS}/tuning/{{arch}}/train.log",
     benchmark:
         f"{RESULTS}/tuning/{{arch}}/train.benchmark.tsv"
+    priority: TUNING_PRIORITY
     resources:
         mem_mb=config["resources"]["train_mem_mb"] * N_SETTINGS,
         runtime=config["resources"]["train_runtime_min"] * N_SETTINGS,
