@@ -41,11 +41,13 @@ from models.model import load_model
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "benchmarks" / "pilot.parquet"
 
-# Task sizes: overrides of config.yaml's graph and task sections.
+# Task sizes: overrides of config.yaml's graph and task sections. "default" is config.yaml's
+# (32 nodes, walks of 2-4 hops); "n48" and "n120" are larger graphs with walks of 2-6 hops
+# (n120 was the default before the pilot).
 TASKS = {
     "default": {},
-    "small": {"graph": {"num_nodes": 48, "num_labels": 8}},
-    "compact": {"graph": {"num_nodes": 32, "num_labels": 6}, "task": {"max_hops": 4}},
+    "n48": {"graph": {"num_nodes": 48, "num_labels": 8}, "task": {"max_hops": 6}},
+    "n120": {"graph": {"num_nodes": 120, "num_labels": 12}, "task": {"max_hops": 6}},
 }
 # Each cell's sweep. Learning rates scale as 1/sqrt(width) from the width-32 values (a first
 # guess the sweep corrects); EBT alphas bracket the default run's tuned values.
@@ -117,12 +119,32 @@ def pilot_cell(arch: str, task_name: str, cfg: dict, task: dict, width: int, bud
 
 def best_settings(rows: pd.DataFrame) -> pd.DataFrame:
     """Per cell, the setting with the lowest mean validation loss over seeds (as the tuning stage picks)."""
-    keys = ["arch", "task", "batch_size", "width", "budget"]
+    keys = ["num_nodes", "train_prompts_per_level", "arch", "batch_size", "width", "budget"]
     by_setting = rows.groupby([*keys, "setting"], as_index=False).agg(
         val_loss=("val_loss", "mean"), excess_loss=("excess_loss", "mean"), level1_correct=("level1_correct", "mean"),
         steps=("steps", "first"), epochs=("epochs", "max"), train_cpu_s=("train_cpu_s_per_run", "mean"))
     by_setting["val_loss"] = by_setting["val_loss"].fillna(np.inf)
     return by_setting.loc[by_setting.groupby(keys)["val_loss"].idxmin()].reset_index(drop=True)
+
+
+def markdown_table(best: pd.DataFrame) -> str:
+    """One row per (task, arm, batch size, width), one column per budget: level-1 correct
+    rate / excess loss of the best setting, which is named below the table."""
+    lines, settings = [], []
+    best = best.sort_values(["num_nodes", "train_prompts_per_level", "arch", "batch_size", "width", "budget"])
+    budgets = sorted(best["budget"].unique())
+    lines.append("| nodes | demos/level | arm | batch | width | " + " | ".join(f"{b:.2g}" for b in budgets) + " |")
+    lines.append("|---" * (5 + len(budgets)) + "|")
+    keys = ["num_nodes", "train_prompts_per_level", "arch", "batch_size", "width"]
+    for (nodes, demos, arch, batch, width), grp in best.groupby(keys, sort=False):
+        cells = grp.set_index("budget")
+        row = [f"{cells.loc[b, 'level1_correct']:.2f} / {cells.loc[b, 'excess_loss']:.2f}" if b in cells.index else ""
+               for b in budgets]
+        lines.append(f"| {nodes} | {demos:,} | {ARCHITECTURES[arch].display} | {int(batch)} | {width} | "
+                     + " | ".join(row) + " |")
+        settings.append(f"n{nodes} {demos:,}/level {arch} b{int(batch)} w{width}: " + ", ".join(
+            f"{b:.2g} {json.loads(s)}" for b, s in zip(grp["budget"], grp["setting"])))
+    return "\n".join(lines + ["", "Best setting per cell (lowest validation loss):"] + [f"- {s}" for s in settings])
 
 
 def main():
@@ -139,7 +161,11 @@ def main():
     parser.add_argument("--alphas", nargs="+", type=float, default=None, help="EBT alphas (default: ALPHAS)")
     parser.add_argument("--batch-size", type=int, default=None, help="train.batch_size (default: config.yaml's)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--show", action="store_true", help="print the table of --out as Markdown; train nothing")
     args = parser.parse_args()
+    if args.show:
+        print(markdown_table(best_settings(pd.read_parquet(args.out))))
+        return
     torch.set_num_threads(1)
     rows = pd.read_parquet(args.out).to_dict("records") if args.out.exists() else []
     overrides = {"task": {"train_prompts_per_level": args.train_prompts_per_level}} if args.train_prompts_per_level else {}
@@ -158,7 +184,7 @@ def main():
 
 
 def _same_cell(a: dict, b: dict) -> bool:
-    keys = ("arch", "task", "width", "budget", "train_prompts_per_level", "batch_size")
+    keys = ("arch", "num_nodes", "width", "budget", "train_prompts_per_level", "batch_size")
     return all(a[k] == b[k] for k in keys)
 
 
