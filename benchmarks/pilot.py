@@ -49,17 +49,16 @@ TASKS = {
     "n48": {"graph": {"num_nodes": 48, "num_labels": 8}, "task": {"max_hops": 6}},
     "n120": {"graph": {"num_nodes": 120, "num_labels": 12}, "task": {"max_hops": 6}},
 }
-# Each cell's sweep. Learning rates scale as 1/sqrt(width) from the width-32 values (a first
-# guess the sweep corrects); EBT alphas bracket the default run's tuned values.
-LR_AT_32 = {"tpp": [4.8e-3, 9.6e-3, 1.9e-2], "ebt_system1": [4.8e-3, 9.6e-3], "ebt_system2": [4.8e-3, 9.6e-3]}
-ALPHAS = {"ebt_system1": [100.0, 400.0], "ebt_system2": [40.0, 160.0]}
+# Each cell's sweep: config.yaml's tuning.search, its learning rates scaled by sqrt(32/width)
+# away from width 32 (a first guess that the sweep corrects); --lrs and --alphas replace it.
+SEARCH = yaml.safe_load((REPO / "config.yaml").read_text())["tuning"]["search"]
 
 
 def sweep(arch: str, width: int, lrs_at_32: list[float] | None = None, alphas: list[float] | None = None) -> list[dict]:
-    lrs = [round(lr * (32 / width) ** 0.5, 6) for lr in lrs_at_32 or LR_AT_32[arch]]
+    lrs = [round(lr * (32 / width) ** 0.5, 6) for lr in lrs_at_32 or SEARCH[arch]["lr"]]
     if not ARCHITECTURES[arch].is_ebt:
         return [{"lr": lr} for lr in lrs]
-    return [{"lr": lr, "alpha": a} for lr, a in itertools.product(lrs, alphas or ALPHAS[arch])]
+    return [{"lr": lr, "alpha": a} for lr, a in itertools.product(lrs, alphas or SEARCH[arch]["alpha"])]
 
 
 def task_config(name: str, overrides: dict | None = None) -> dict:
@@ -157,8 +156,8 @@ def main():
     parser.add_argument("--train-prompts-per-level", type=int, default=None,
                         help="demonstrations per level (default: config.yaml's)")
     parser.add_argument("--lrs", nargs="+", type=float, default=None,
-                        help="learning rates at width 32, scaled by sqrt(32/width) (default: LR_AT_32)")
-    parser.add_argument("--alphas", nargs="+", type=float, default=None, help="EBT alphas (default: ALPHAS)")
+                        help="learning rates at width 32, scaled by sqrt(32/width) (default: tuning.search's)")
+    parser.add_argument("--alphas", nargs="+", type=float, default=None, help="EBT alphas (default: tuning.search's)")
     parser.add_argument("--batch-size", type=int, default=None, help="train.batch_size (default: config.yaml's)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--show", action="store_true", help="print the table of --out as Markdown; train nothing")
