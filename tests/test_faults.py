@@ -70,6 +70,16 @@ def in_batch_dirs(workdir, name):
     return list((workdir / "results/runs").glob(f"*/*/*/{name}"))
 
 
+def modified_since(path, moment: float) -> bool:
+    """Whether `path` was written after `moment`; False if it is gone (Snakemake deletes a
+    job's log and outputs just before it reruns the job, so a file globbed an instant ago may
+    no longer be there)."""
+    try:
+        return path.stat().st_mtime > moment
+    except FileNotFoundError:
+        return False
+
+
 def sampling_unfinished(log):
     """A batch whose sample log exists while some run of it has no samples yet."""
     return any(not (seed / "samples_raw.parquet").exists() for seed in log.parent.glob("seed*"))
@@ -157,9 +167,9 @@ def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
         """One run resampled, another's sampling under way (its script has written to its log).
         Not the instant between Snakemake deleting an output and marking it incomplete."""
         present = in_run_dirs(tmp_path, "samples_raw.parquet")
-        busy = [log for log in in_batch_dirs(tmp_path, "sample.log") if log.stat().st_mtime > started
+        busy = [log for log in in_batch_dirs(tmp_path, "sample.log") if modified_since(log, started)
                 and sampling_unfinished(log)]
-        return busy and any(p.stat().st_mtime > started for p in present)
+        return busy and any(modified_since(p, started) for p in present)
 
     proc = start(tmp_path, "--forcerun", "sample")
     kill_when(proc, resampled_and_missing, "caught with one run resampled and another's samples deleted")
