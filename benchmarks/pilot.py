@@ -131,6 +131,7 @@ def markdown_table(best: pd.DataFrame) -> str:
     rate / excess loss of the best setting, which is named below the table."""
     lines, settings = [], []
     best = best.sort_values(["num_nodes", "train_prompts_per_level", "arch", "batch_size", "width", "budget"])
+    best = best.assign(budget=best["budget"].map(lambda b: float(f"{b:.2g}")))  # 8.44e11 and 8.4e11: one column
     budgets = sorted(best["budget"].unique())
     lines.append("| nodes | demos/level | arm | batch | width | " + " | ".join(f"{b:.2g}" for b in budgets) + " |")
     lines.append("|---" * (5 + len(budgets)) + "|")
