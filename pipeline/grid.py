@@ -171,8 +171,6 @@ def check_budget_range(cfg: dict) -> None:
 
 
 def check_isoflop_budget(cfg: dict) -> None:
-    if not cfg["isoflop"]["shapes"]:
-        return
     budgets = grid_budgets(cfg)
     if budget_tag(cfg["isoflop"]["budget"]) not in budgets:
         raise ConfigError(f"isoflop.budget: {cfg['isoflop']['budget']:.3g} is not one of the budgets "

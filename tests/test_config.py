@@ -17,7 +17,7 @@ BAD = {
     "negative budget range": ({"budgets": {"min": -1.0, "max": 1e12, "num": 2}}, "budgets.min"),
     "width not divisible by heads": ({"shapes": [{"depth": 2, "width": 64, "heads": 3}]}, "width 64 is not divisible by heads 3"),
     "empty grid": ({"architectures": []}, "architectures"),
-    "budget below one step": ({"budgets": [1000.0], "isoflop.shapes": []}, "fewer than train.min_steps"),
+    "budget below one step": ({"budgets": [1000.0], "isoflop.budget": 1000.0}, "fewer than train.min_steps"),
     "budget range upside down": ({"budgets": {"min": 1e13, "max": 1e12, "num": 2}}, "budgets.min=1e+13 exceeds"),
     "IsoFLOP budget off the grid": ({"isoflop.budget": 3e11}, "isoflop.budget: 3e+11 is not one of the budgets"),
     "too sparse graph": ({"graph.mean_degree": 0.2, "task.min_hops": 4}, "graph.mean_degree"),
