@@ -94,9 +94,24 @@ def _load(name: str, root: Path, script: Path | None = None) -> _Module:
     return _parse(path, name, root, path.stat().st_mtime_ns)
 
 
+def _annotations(node: ast.AST) -> set[int]:
+    """The ids of every annotation's nodes: an annotation names a type but runs none of its
+    code (the project's modules defer them with `from __future__ import annotations`)."""
+    roots = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.arg) or isinstance(sub, ast.AnnAssign):
+            roots.append(sub.annotation)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            roots.append(sub.returns)
+    return {id(n) for root in roots if root is not None for n in ast.walk(root)}
+
+
 def _chains(node: ast.AST):
     """Every name a piece of code refers to, as a chain: a.b.c -> ("a", "b", "c")."""
+    annotation = _annotations(node)
     for sub in ast.walk(node):
+        if id(sub) in annotation:
+            continue
         if isinstance(sub, ast.Attribute):
             parts, value = [sub.attr], sub.value
             while isinstance(value, ast.Attribute):
@@ -109,8 +124,9 @@ def _chains(node: ast.AST):
 
 
 class _Tracer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, not_run: frozenset[tuple[str, str]] = frozenset()):
         self.root = root
+        self.not_run = not_run  # (module, name): definitions the job provably never calls
         self.units: dict[tuple[str, str], list[ast.stmt]] = {}  # (module, name) -> its code
         self.modules: set[str] = set()  # imported, so their run_on_import statements ran
 
@@ -132,7 +148,7 @@ class _Tracer:
             self.unit(name, bound)
 
     def unit(self, module: str, name: str) -> None:
-        if (module, name) in self.units:
+        if (module, name) in self.units or (module, name) in self.not_run:
             return
         mod = self.module(module)
         if name in mod.defs:
@@ -172,12 +188,16 @@ class _Tracer:
                     self.unit(mod.name, chain[0])
 
 
-def traced_code(*sources, root: Path = ROOT) -> dict[str, str]:
+def traced_code(*sources, root: Path = ROOT, not_run: tuple[str, ...] = ()) -> dict[str, str]:
     """What a job running these scripts (paths, relative to `root` or absolute) and modules
     (dotted names: all of each) runs: "module:name" (or "module:<import>", "script:<path>")
-    -> its code, unparsed."""
+    -> its code, unparsed.
+
+    `not_run` names definitions ("module:name") that the job's params keep it from calling
+    (an EBT's sample job never builds the scorer that the Transformer++'s reward tilt uses);
+    they and what only they reach are left out."""
     root = Path(root).resolve()
-    tracer, out = _Tracer(root), {}
+    tracer, out = _Tracer(root, frozenset(tuple(unit.split(":")) for unit in not_run)), {}
     for source in sources:
         if str(source).endswith(".py"):
             path = (root / source).resolve()
@@ -197,9 +217,9 @@ def traced_code(*sources, root: Path = ROOT) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def code_version(*sources, root: Path = ROOT) -> str:
-    """A 12-digit hash of traced_code(*sources)."""
+def code_version(*sources, root: Path = ROOT, not_run: tuple[str, ...] = ()) -> str:
+    """A 12-digit hash of traced_code(*sources, not_run=not_run)."""
     digest = hashlib.sha256()
-    for key, code in traced_code(*sources, root=root).items():
+    for key, code in traced_code(*sources, root=root, not_run=not_run).items():
         digest.update(key.encode() + b"\0" + code.encode() + b"\0")
     return digest.hexdigest()[:12]

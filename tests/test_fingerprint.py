@@ -55,3 +55,26 @@ def test_scoring_is_in_the_score_job_and_not_in_training_or_plots():
                                         if not key.endswith(":<import>")}
     plot = modules("workflow/scripts/plot.py", "analysis.plots")
     assert "analysis.plots" in plot and "models.train" not in plot
+
+
+def test_what_a_job_provably_never_calls_and_annotations_are_not_its_code(tmp_path):
+    project(tmp_path)
+    (tmp_path / "pkg/typed.py").write_text(
+        "from __future__ import annotations\nfrom other.heavy import g\nfrom other.lazy import f\n\n\n"
+        "def run(x: g) -> g:\n    return f()\n")
+    (tmp_path / "scripts/typed.py").write_text("from pkg.typed import run\n\nrun(1)\n")
+    traced = set(traced_code("scripts/typed.py", root=tmp_path))
+    assert "other.lazy:f" in traced and "other.heavy:g" not in traced  # g only annotates
+    assert "pkg.helper:twice" in traced_code("scripts/job.py", root=tmp_path)
+    assert "pkg.helper:twice" not in traced_code("scripts/job.py", root=tmp_path, not_run=("pkg.helper:twice",))
+    before = code_version("scripts/job.py", root=tmp_path, not_run=("pkg.helper:twice",))
+    (tmp_path / "pkg/helper.py").write_text("import numpy\n\n\ndef twice(x):\n    return 3 * x\n")
+    assert code_version("scripts/job.py", root=tmp_path, not_run=("pkg.helper:twice",)) == before
+
+
+def test_an_ebt_sample_job_runs_no_scorer_but_the_transformers_does():
+    scorer = ("creativity.task:scorer_for", "models.experiment:_reward_tilt")
+    tpp = {key.split(":")[0] for key in traced_code("workflow/scripts/sample.py", root=REPO) if not key.endswith(":<import>")}
+    ebt = {key.split(":")[0] for key in traced_code("workflow/scripts/sample.py", root=REPO, not_run=scorer)
+           if not key.endswith(":<import>")}
+    assert "creativity.scoring" in tpp and "creativity.scoring" not in ebt and "models.decoding" in ebt

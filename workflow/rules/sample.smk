@@ -1,7 +1,7 @@
 # One job per batch (every seed of one architecture, budget and shape): answer every test
 # prompt under each decoding setting of the architecture, one run after another in one
 # process, so the imports and each decode-step FLOP measurement are paid once per batch.
-from models.architectures import TPP_FAMILY
+from models.architectures import ARCHITECTURES, TPP_FAMILY
 
 
 def decoding_section(wildcards) -> dict:
@@ -14,6 +14,19 @@ def decoding_section(wildcards) -> dict:
 def scoring_section(wildcards) -> dict:
     """The reward tilt re-ranks Transformer++ samples by U·N; an EBT job never scores."""
     return config["scoring"] if ARCHITECTURES[wildcards.arch].family == TPP_FAMILY else {}
+
+
+# Without a scoring section the script builds no scorer, so an EBT job runs none of the
+# scorer's code: editing creativity/scoring.py resamples only the Transformer++.
+SCORER_CODE = ("creativity.task:scorer_for", "models.experiment:_reward_tilt")
+SAMPLE_CODE = {
+    family: fingerprint.code_version("workflow/scripts/sample.py", not_run=() if family == TPP_FAMILY else SCORER_CODE)
+    for family in {arch.family for arch in ARCHITECTURES.values()}
+}
+
+
+def sample_code(wildcards) -> str:
+    return SAMPLE_CODE[ARCHITECTURES[wildcards.arch].family]
 
 
 rule sample:
@@ -34,7 +47,7 @@ rule sample:
         decoding=decoding_section,
         scoring=scoring_section,
         device=config["resources"]["device"],
-        code=fingerprint.code_version("workflow/scripts/sample.py"),
+        code=sample_code,
     log:
         f"{BATCH_DIR}/sample.log",
     benchmark:
