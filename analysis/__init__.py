@@ -10,7 +10,7 @@ every figure is drawn by the function named.
 Does each arm answer correctly, and how validly, at each budget?
     fit:    fits._summary_rows                   summary
     figure: -
-    page:   findings.rates_sentence, findings.compact_table, findings.diagnostics_table
+    page:   findings.regime_table, findings.compact_table, findings.diagnostics_table
 Is the EBT more creative than the Transformer++ at equal training compute, at matched
 inference FLOPs, and does the gap grow with compute?
     fit:    paired.paired_rows                   paired_delta, paired_delta_change

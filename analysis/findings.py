@@ -2,7 +2,7 @@
 
 `findings_html(fits, tuning, figures)` returns a self-contained HTML page. Its first screen
 answers in a few sentences (answer_sentences): each arm's correct rate per budget with
-counts; EBT − Transformer++ in C and C_lc at equal training compute and how that changes
+counts, as a table (regime_table); EBT − Transformer++ in C and C_lc at equal training compute and how that changes
 with compute; whether each conclusion survives length control; the loss floor and the
 excess-loss exponents; what cannot be concluded and why. Then one compact table, the
 figures, and the details, with every decoding name and measure defined.
@@ -28,7 +28,8 @@ STYLE = """body{font-family:sans-serif;max-width:62em;margin:1em auto;line-heigh
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}h2{border-bottom:1px solid #ddd;margin-top:1.4em}
 .small{color:#666;font-size:0.85em}.answer{background:#f7f7fb;border-left:4px solid #558;padding:0.4em 1em}
-img{max-width:100%}dt{font-weight:bold}"""
+img{max-width:100%}dt{font-weight:bold}
+table{display:block;overflow-x:auto;max-width:100%}.regime td,.regime th{text-align:center}"""
 FIGURES = ("paired_deltas", "pareto", "thinking")  # embedded on the page; the findings rule's inputs
 MEASURES = {
     "correct_rate": "correct rate", "validity": "walk validity", "creativity": "C", "creativity_lc": "C_lc",
@@ -69,6 +70,7 @@ DECODING_PATTERNS = [
 def num(v: float) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
+    v = 0.0 if abs(v) < 1e-12 else v  # the float residue of a difference of equal shares (k/n - k/n)
     text = f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
     return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
@@ -125,26 +127,34 @@ def _summary(fits: pd.DataFrame, metric: str, parameter: str = "mean") -> pd.Dat
 
 
 def rates_sentence(fits: pd.DataFrame) -> str:
+    """What the regime table under it holds (regime_table)."""
+    if _summary(fits, "correct_rate").empty:
+        return "No scored samples, so no correct rate."
+    return ("Correct rate (a valid walk that meets every constraint; correct of all answers) at each arm's default "
+            "decoding and compute-optimal shape, mean over seeds, by training FLOPs; under it, the rate on the "
+            "unconstrained (level-1) prompts:")
+
+
+def regime_table(fits: pd.DataFrame) -> str:
+    """The regime, first: each arm's correct rate per budget, with counts, and on level-1 prompts."""
     rates, counts = _summary(fits, "correct_rate"), _summary(fits, "n_correct", "count")
     if rates.empty:
-        return "No scored samples, so no correct rate."
-    parts = []
-    for label, grp in rates.groupby(LABEL, sort=True):
-        bits = []
-        for r in grp.sort_values("budget").itertuples():
-            c = counts[(counts[LABEL] == label) & (counts["budget"] == r.budget)]
-            n = f" ({int(c.estimate.iloc[0])} of {int(c.n.iloc[0])} answers)" if len(c) else ""
-            bits.append(f"{num(r.estimate)}{n} at {flops_text(r.budget)}")
-        parts.append(f"{arch_name(label)} {', '.join(bits)}")
-    text = ("Correct rate (a valid walk that meets every constraint) at each arm's default decoding, compute-optimal "
-            "shape, mean over seeds: " + "; ".join(parts) + ".")
+        return ""
     level1 = _summary(fits, "level1_correct_rate")
-    if len(level1):
-        per_arm = [f"{arch_name(label)} " + ", ".join(num(r.estimate) for r in grp.sort_values("budget").itertuples())
-                   for label, grp in level1.groupby(LABEL, sort=True)]
-        budgets = ", ".join(flops_text(b) for b in sorted(level1["budget"].unique()))
-        text += f" On the unconstrained (level-1) prompts, at {budgets} FLOPs: " + "; ".join(per_arm) + "."
-    return text
+    budgets = sorted(rates["budget"].unique())
+    rows = []
+    for label, grp in rates.groupby(LABEL, sort=True):
+        cells = []
+        for budget in budgets:
+            r, c = grp[grp["budget"] == budget], counts[(counts[LABEL] == label) & (counts["budget"] == budget)]
+            one = level1[(level1[LABEL] == label) & (level1["budget"] == budget)]
+            text = num(r.estimate.iloc[0]) if len(r) else ""
+            text += f" ({int(c.estimate.iloc[0])} of {int(c.n.iloc[0])})" if len(c) else ""
+            text += f"<br><span class=small>level 1: {num(one.estimate.iloc[0])}</span>" if len(one) else ""
+            cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr><td>{arch_name(label)}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{flops_text(b)}</th>" for b in budgets)
+    return f"<table class=regime><tr><th>arm</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _deltas(fits: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -514,7 +524,8 @@ def figure_html(figures: dict[str, str] | None) -> str:
 def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
                   figures: dict[str, str] | None = None) -> str:
     fits = fits if len(fits) else pd.DataFrame(columns=fits.columns)
-    answer = "".join(f"<p>{s}</p>" for s in answer_sentences(fits))
+    first, *rest = answer_sentences(fits)
+    answer = f"<p>{first}</p>{regime_table(fits)}" + "".join(f"<p>{s}</p>" for s in rest)
     sections = [
         ("EBT − Transformer++: every paired comparison", paired_table(fits)),
         ("Does the EBT move the novelty–utility frontier?", "".join(f"<p>{p}</p>" for p in frontier(fits))),

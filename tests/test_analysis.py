@@ -856,7 +856,8 @@ def test_findings_first_screen_answers(fit_table):
     page = findings.findings_html(fit_table)
     first = page[page.index("class=answer"):page.index("</div>")]
     assert first.count("<p>") <= 5
-    assert "Transformer++ 0.12 (24 of 200 answers) at 1e15" in first  # correct rate with counts
+    regime = first[first.index("<table class=regime>"):first.index("</table>")]
+    assert "<th>1e15</th>" in regime and "<td>Transformer++</td><td>0.12 (24 of 200)" in regime  # rate with counts
     assert "ΔC -0.48 [" in first and "From 1e16 to 1e18 FLOPs ΔC changes by -1.44 [" in first
     change = one(fit_table, kind="paired_delta_change", x="default_decoding", metric="creativity")
     assert change["estimate"] == pytest.approx(6 * (0.64 - 0.96) - 6 * (0.16 - 0.24))
@@ -949,3 +950,8 @@ def test_log_axes_have_few_distinct_labels():
     labels = [ax.xaxis.get_major_formatter()(t) for t in ticks]
     assert len(set(labels)) == len(labels) and labels[0] == "2e9"
     plt.close(fig)
+
+
+def test_numbers_on_the_page_drop_float_residue_but_keep_small_values():
+    assert findings.num(1.85e-17) == "0" and findings.num(-9.25e-18) == "0"
+    assert findings.num(-1.38e-4) == "-1.38e-4" and findings.num(0.0123) == "0.0123" and findings.num(np.nan) == "n/a"
