@@ -365,20 +365,46 @@ def _refused_clause(rows: pd.DataFrame, what: str) -> str:
     return f"{what} not comparable ({_esc(refusal_reason(rows['note'].iloc[0]))})"
 
 
+def _effect_cell(row) -> str:
+    """A difference with its interval, bold where the interval excludes 0."""
+    if refusal_reason(row.note):
+        return f"<span title='{_esc(row.note)}'>not comparable</span>"
+    if not np.isfinite(row.estimate):
+        return "n/a"
+    return f"<b>{ci(row)}</b>" if sign(row) else ci(row)
+
+
+def _effect_count(rows: pd.DataFrame, what: str) -> str:
+    """'Of 40 differences in <what>, 3 have an interval that excludes 0: 1 up, 2 down; 2 are not comparable.'"""
+    refused = rows["note"].map(refusal_reason).astype(bool)
+    signs = [sign(r) for r in rows[~refused].itertuples() if np.isfinite(r.estimate)]
+    up, down = signs.count(1), signs.count(-1)
+    text = (f"Of {len(signs)} differences in {what}, {up + down} have a 95% interval that excludes 0"
+            + (f" ({up} up, {down} down)" if up + down else ""))
+    return text + (f"; {int(refused.sum())} are not comparable." if refused.any() else ".")
+
+
+def _effect_table(rows: pd.DataFrame, column: str, header) -> str:
+    """One row per (arm, budget), one column per value of `column`, in the order the rows give
+    them; header(value) names it."""
+    columns = list(dict.fromkeys(rows[column]))
+    head = "".join(f"<th>{header(c)}</th>" for c in columns)
+    body = []
+    for (label, budget), grp in rows.groupby([LABEL, "budget"], sort=True):
+        cells = "".join(f"<td>{_effect_cell(grp[grp[column] == c].iloc[0]) if (grp[column] == c).any() else ''}</td>"
+                        for c in columns)
+        body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td>{cells}</tr>")
+    return f"<table><tr><th>arm</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
+
+
 def frontier(fits: pd.DataFrame) -> list[str]:
     rows = fit_rows(fits, kind="pareto_hv_delta")
     if rows.empty:
         return ["No budget is shared by both arms, so no paired hypervolume difference is computed."]
-    out = []
-    for (variant, budget), grp in rows.groupby(["variant", "budget"], sort=True):
-        refused = grp["note"].map(refusal_reason).astype(bool)
-        parts = [verdict(r, f"utility level {int(r.level)} hypervolume", "larger", "smaller")
-                 for r in grp[~refused].itertuples()]
-        levels = ", ".join(str(int(v)) for v in grp.loc[refused, "level"])
-        parts.append(_refused_clause(grp[refused], f"levels {levels}"))
-        out.append(f"{arch_name('ebt-' + variant)} against Transformer++ at {flops_text(budget)} FLOPs "
-                   "(fronts per seed over shapes and non-oracle decodings, hypervolume averaged over seeds): "
-                   + "; ".join(p for p in parts if p) + ".")
+    rows = rows.assign(**{LABEL: "ebt-" + rows["variant"]}).sort_values("level")
+    out = [_effect_count(rows, "hypervolume (EBT minus Transformer++)") + " Fronts are per seed, over shapes and "
+           "non-oracle decodings; hypervolumes are averaged over seeds. Bold: the interval excludes 0.",
+           _effect_table(rows, "level", lambda level: f"Δ hypervolume, utility level {int(level)}")]
     hv = fit_rows(fits, kind="pareto_hypervolume", parameter="hypervolume").drop_duplicates("level")
     refs = [f"level {int(r.level)}: {m.group(1)}" for r in hv.sort_values("level").itertuples()
             if (m := re.search(r"reference (\([^)]*\))", str(r.note)))]
@@ -410,20 +436,22 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
 
 
 def thinking(fits: pd.DataFrame) -> list[str]:
-    out = []
-    for (label, budget), grp in fit_rows(fits, kind="thinking_effect").groupby([LABEL, "budget"], sort=True):
-        refused = grp["note"].map(refusal_reason).astype(bool)
-        parts = [verdict(r, f"{MEASURES.get(r.metric, r.metric)} ({_esc(r.decoding)})")
-                 for r in grp[~refused].itertuples()]
-        settings = ", ".join(dict.fromkeys(grp.loc[refused, "decoding"]))
-        parts.append(_refused_clause(grp[refused], settings))
-        out.append(f"{arch_name(label)} at {flops_text(budget)}, thinking longer: " + "; ".join(p for p in parts if p)
-                   + ".")
-    for (label, budget), grp in fit_rows(fits, kind="error_shift").groupby([LABEL, "budget"], sort=True):
-        parts = [f"{_esc(r.metric)} {ci(r)}" for r in grp.itertuples()]
-        out.append(f"{arch_name(label)} at {flops_text(budget)}, change in each error type's share of answers "
-                   f"({_esc(grp['decoding'].iloc[0])}): " + "; ".join(parts) + ".")
-    return out or ["No EBT thinking settings were sampled."]
+    effects = fit_rows(fits, kind="thinking_effect")
+    if effects.empty:
+        return ["No EBT thinking settings were sampled."]
+    order = {m: i for i, m in enumerate(MEASURES)}
+    effects = effects.assign(column=effects["metric"].map(lambda m: MEASURES.get(m, m)) + "|" + effects["decoding"],
+                             order=effects["metric"].map(lambda m: order.get(m, len(order)))
+                             ).sort_values(["order", "decoding"])
+    out = [_effect_count(effects, "correct rate, C and C_lc from thinking longer") + " Bold: the interval excludes 0.",
+           _effect_table(effects, "column", lambda c: "Δ {}<br><span class=small>{}</span>".format(
+               *map(_esc, c.split("|"))))]
+    shifts = fit_rows(fits, kind="error_shift")
+    if len(shifts):
+        out += [_effect_count(shifts, "each error type's share of answers") + " The change is "
+                f"{_esc(shifts['decoding'].iloc[0])}.",
+                _effect_table(shifts, "metric", lambda m: f"Δ {_esc(m)}")]
+    return out
 
 
 def isoflop_sentences(fits: pd.DataFrame) -> list[str]:
@@ -521,6 +549,11 @@ def figure_html(figures: dict[str, str] | None) -> str:
     return "".join(out)
 
 
+def _blocks(items: list[str]) -> str:
+    """Sentences as paragraphs; tables as they are (a table cannot sit in a paragraph)."""
+    return "".join(item if item.startswith("<table") else f"<p>{item}</p>" for item in items)
+
+
 def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
                   figures: dict[str, str] | None = None) -> str:
     fits = fits if len(fits) else pd.DataFrame(columns=fits.columns)
@@ -528,8 +561,8 @@ def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
     answer = f"<p>{first}</p>{regime_table(fits)}" + "".join(f"<p>{s}</p>" for s in rest)
     sections = [
         ("EBT − Transformer++: every paired comparison", paired_table(fits)),
-        ("Does the EBT move the novelty–utility frontier?", "".join(f"<p>{p}</p>" for p in frontier(fits))),
-        ("Thinking longer and the errors it trades", "".join(f"<p>{p}</p>" for p in thinking(fits))),
+        ("Does the EBT move the novelty–utility frontier?", _blocks(frontier(fits))),
+        ("Thinking longer and the errors it trades", _blocks(thinking(fits))),
         ("Trade-off, net of a null", "".join(f"<p>{p}</p>" for p in tradeoff(fits))),
         ("Copy rate and combinatorial novelty beside the length-matched null", null_table(fits)),
         ("Model shape (IsoFLOP)", "".join(f"<p>{p}</p>" for p in isoflop_sentences(fits))),

@@ -955,3 +955,24 @@ def test_log_axes_have_few_distinct_labels():
 def test_numbers_on_the_page_drop_float_residue_but_keep_small_values():
     assert findings.num(1.85e-17) == "0" and findings.num(-9.25e-18) == "0"
     assert findings.num(-1.38e-4) == "-1.38e-4" and findings.num(0.0123) == "0.0123" and findings.num(np.nan) == "n/a"
+
+
+def test_detail_tables_bold_exactly_the_differences_whose_interval_excludes_zero(fit_table):
+    hv = pick(fit_table, kind="pareto_hv_delta")
+    fits_with_effects = fit_table.copy()
+    rows = np.flatnonzero((fits_with_effects["kind"] == "pareto_hv_delta").to_numpy())
+    assert len(rows) >= 3
+    # three hand-set intervals: above 0, below 0, across 0
+    for i, (est, lo, hi) in zip(rows[:3], [(0.5, 0.1, 0.9), (-0.4, -0.7, -0.2), (0.05, -0.3, 0.4)]):
+        fits_with_effects.iloc[i, fits_with_effects.columns.get_indexer(["estimate", "ci_low", "ci_high", "note"])] = \
+            [est, lo, hi, ""]
+    for i in rows[3:]:
+        fits_with_effects.iloc[i, fits_with_effects.columns.get_indexer(["estimate", "ci_low", "ci_high", "note"])] = \
+            [0.0, -1.0, 1.0, ""]
+    text, table = findings.frontier(fits_with_effects)[:2]
+    assert text.startswith(f"Of {len(hv)} differences in hypervolume (EBT minus Transformer++), 2 have a 95% interval "
+                           "that excludes 0 (1 up, 1 down)")
+    assert "<b>0.5 [0.1, 0.9]</b>" in table and "<b>-0.4 [-0.7, -0.2]</b>" in table
+    assert "0.05 [-0.3, 0.4]" in table and "<b>0.05" not in table
+    page = findings.findings_html(fits_with_effects)
+    assert "<p><table" not in page and table in page  # a table never sits inside a paragraph
