@@ -424,11 +424,13 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
     if len(base):
         out.append(f"Walks drawn uniformly from each prompt's feasible set change novelty by {ci(base.iloc[0])} per "
                    f"utility level. Model slopes are net of {null}.")
-    for (label, budget), grp in fit_rows(fits, kind="tradeoff_net").groupby([LABEL, "budget"], sort=True):
-        r = grp.iloc[0]
-        out.append(f"{arch_name(label)} at {flops_text(budget)} ({_esc(r.decoding)}): "
-                   + verdict(r, "net trade-off slope", "positive (less trade-off than the null)",
-                             "negative (more than the null)"))
+    net = fit_rows(fits, kind="tradeoff_net")
+    if len(net):
+        decodings = ", ".join(f"{arch_name(label)} {_esc(d)}" for label, d in
+                              net.drop_duplicates(LABEL).sort_values(LABEL)[[LABEL, "decoding"]].itertuples(index=False))
+        out += [_effect_count(net, "trade-off slope, model minus the null") + f" Decodings: {decodings}. Positive: less trade-off "
+                "than the null; bold: the interval excludes 0.",
+                _effect_table(net.assign(column="net trade-off slope"), "column", lambda c: c)]
     for label, grp in fit_rows(fits, kind="tradeoff_scaling", parameter="slope_per_ln_flops").groupby(LABEL):
         out.append(f"{arch_name(label)}: change of the net slope per e-fold of FLOPs: "
                    + (ci(grp.iloc[0]) if np.isfinite(grp.iloc[0].estimate) else _esc(grp.iloc[0].note)) + ".")
@@ -563,7 +565,7 @@ def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
         ("EBT − Transformer++: every paired comparison", paired_table(fits)),
         ("Does the EBT move the novelty–utility frontier?", _blocks(frontier(fits))),
         ("Thinking longer and the errors it trades", _blocks(thinking(fits))),
-        ("Trade-off, net of a null", "".join(f"<p>{p}</p>" for p in tradeoff(fits))),
+        ("Trade-off, net of a null", _blocks(tradeoff(fits))),
         ("Copy rate and combinatorial novelty beside the length-matched null", null_table(fits)),
         ("Model shape (IsoFLOP)", "".join(f"<p>{p}</p>" for p in isoflop_sentences(fits))),
         ("Training: epochs and train–val gap", training_table(fits)),
