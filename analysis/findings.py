@@ -2,14 +2,17 @@
 
 `findings_html(fits, tuning, figures)` returns a self-contained HTML page. Its first screen
 answers in a few sentences (answer_sentences): each arm's correct rate per budget with
-counts, as a table (regime_table); EBT − Transformer++ in C and C_lc at equal training compute and how that changes
-with compute; whether each conclusion survives length control; the loss floor and the
-excess-loss exponents; what cannot be concluded and why. Then one compact table, the
-figures, and the details, with every decoding name and measure defined.
+counts, as a table (regime_table); EBT − Transformer++ in C and C_lc at equal training
+compute and how that changes with compute; whether each conclusion survives length
+control; the loss floor and the excess-loss exponents; what cannot be concluded and why.
+Then one compact table, the figures, and the details, with every decoding name and measure
+defined.
 
 Every number is a row of fits.parquet. An interval whose ends coincide with its estimate
 (one seed, an exact fit) is printed as "no interval", never as [x, x]. A difference whose
-interval includes 0 is "no detectable difference"; findings are stated whatever their sign.
+interval includes 0 is "not distinguishable from 0" in a sentence; in a detail table only
+those that exclude 0 are bold, and the sentence above it counts them. Findings are stated
+whatever their sign.
 """
 
 from __future__ import annotations
@@ -92,20 +95,6 @@ def sign(row) -> int:
     if not np.isfinite(row.estimate) or not has_interval(row):
         return None
     return 1 if row.ci_low > 0 else -1 if row.ci_high < 0 else 0
-
-
-def verdict(row, what: str, more: str = "higher", less: str = "lower", why: str | None = None) -> str:
-    """A sentence fragment that says whether the interval excludes 0; `why` explains a NaN."""
-    if not np.isfinite(row.estimate):
-        return f"{what} could not be compared ({why or row.note or 'no estimate'})"
-    s = sign(row)
-    if s is None:
-        return f"{what}: {ci(row)}"
-    if s > 0:
-        return f"{what} is {more}: {ci(row)}"
-    if s < 0:
-        return f"{what} is {less}: {ci(row)}"
-    return f"no detectable difference in {what}: {ci(row)}, the interval includes 0"
 
 
 def define_decoding(name: str) -> str:
@@ -358,13 +347,6 @@ def paired_table(fits: pd.DataFrame) -> str:
             f"<th>note</th></tr>{''.join(body)}</table>")
 
 
-def _refused_clause(rows: pd.DataFrame, what: str) -> str:
-    """One clause for the refused rows of a group: which, and the first row's counts."""
-    if rows.empty:
-        return ""
-    return f"{what} not comparable ({_esc(refusal_reason(rows['note'].iloc[0]))})"
-
-
 def _effect_cell(row) -> str:
     """A difference with its interval, bold where the interval excludes 0."""
     if refusal_reason(row.note):
@@ -375,7 +357,8 @@ def _effect_cell(row) -> str:
 
 
 def _effect_count(rows: pd.DataFrame, what: str) -> str:
-    """'Of 40 differences in <what>, 3 have an interval that excludes 0: 1 up, 2 down; 2 are not comparable.'"""
+    """'Of 40 differences in <what>, 3 have a 95% interval that excludes 0 (1 up, 2 down); 2 are
+    not comparable.'"""
     refused = rows["note"].map(refusal_reason).astype(bool)
     signs = [sign(r) for r in rows[~refused].itertuples() if np.isfinite(r.estimate)]
     up, down = signs.count(1), signs.count(-1)
@@ -426,10 +409,10 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
                    f"utility level. Model slopes are net of {null}.")
     net = fit_rows(fits, kind="tradeoff_net")
     if len(net):
-        decodings = ", ".join(f"{arch_name(label)} {_esc(d)}" for label, d in
-                              net.drop_duplicates(LABEL).sort_values(LABEL)[[LABEL, "decoding"]].itertuples(index=False))
-        out += [_effect_count(net, "trade-off slope, model minus the null") + f" Decodings: {decodings}. Positive: less trade-off "
-                "than the null; bold: the interval excludes 0.",
+        arms = net.drop_duplicates(LABEL).sort_values(LABEL)
+        decodings = ", ".join(f"{arch_name(r[LABEL])} {_esc(r['decoding'])}" for _, r in arms.iterrows())
+        out += [_effect_count(net, "trade-off slope, model minus the null") + f" Decodings: {decodings}. "
+                "Positive: less trade-off than the null; bold: the interval excludes 0.",
                 _effect_table(net.assign(column="net trade-off slope"), "column", lambda c: c)]
     for label, grp in fit_rows(fits, kind="tradeoff_scaling", parameter="slope_per_ln_flops").groupby(LABEL):
         out.append(f"{arch_name(label)}: change of the net slope per e-fold of FLOPs: "

@@ -921,11 +921,6 @@ def test_shape_finding_reads_the_budget_with_the_most_runs():
     assert "d/L: not estimable: the d/L shapes" in line
 
 
-def test_verdict_wording():
-    row = pd.Series({"estimate": -0.3, "ci_low": -0.5, "ci_high": -0.1, "note": ""})
-    assert findings.verdict(pd.DataFrame([row]).itertuples().__next__(), "x").startswith("x is lower")
-
-
 def test_samples_table_is_bounded_and_shows_walks(study):
     runs, metrics, samples, _ = study
     rows = samples_table.sample_rows(samples, runs, metrics)
