@@ -173,10 +173,15 @@ def test_kill_during_a_rerun_of_sample_rebuilds_the_tables(tiny_run, tmp_path):
 
     proc = start(tmp_path, "--forcerun", "sample")
     kill_when(proc, resampled_and_missing, "caught with one run resampled and another's samples deleted")
+    # The busy job may write its samples in the instant between the check and the kill; then
+    # its incomplete marker alone makes Snakemake redo it, and nothing is missing to report.
+    missing = n_runs - len(in_run_dirs(tmp_path, "samples_raw.parquet"))
 
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "outputs are rebuilt, with everything built from them" in result.stderr
+    assert "Nothing to be done" not in result.stdout + result.stderr
+    if missing:
+        assert "outputs are rebuilt, with everything built from them" in result.stderr, result.stderr[-3000:]
     assert len(in_run_dirs(tmp_path, "samples_raw.parquet")) == n_runs
     assert (tmp_path / "results/tables/samples.parquet").stat().st_mtime > started
     assert_same_tables(tiny_run, tmp_path)
