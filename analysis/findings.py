@@ -367,14 +367,14 @@ def _effect_count(rows: pd.DataFrame, what: str) -> str:
     return text + (f"; {int(refused.sum())} are not comparable." if refused.any() else ".")
 
 
-def _effect_table(rows: pd.DataFrame, column: str, header) -> str:
-    """One row per (arm, budget), one column per value of `column`, in the order the rows give
-    them; header(value) names it."""
-    columns = list(dict.fromkeys(rows[column]))
-    head = "".join(f"<th>{header(c)}</th>" for c in columns)
+def _effect_table(rows: pd.DataFrame) -> str:
+    """One row per (arm, budget), one column per value of rows["header"] (the column's HTML
+    heading), in the order the rows give them."""
+    columns = list(dict.fromkeys(rows["header"]))
+    head = "".join(f"<th>{c}</th>" for c in columns)
     body = []
     for (label, budget), grp in rows.groupby([LABEL, "budget"], sort=True):
-        cells = "".join(f"<td>{_effect_cell(grp[grp[column] == c].iloc[0]) if (grp[column] == c).any() else ''}</td>"
+        cells = "".join(f"<td>{_effect_cell(grp[grp.header == c].iloc[0]) if (grp.header == c).any() else ''}</td>"
                         for c in columns)
         body.append(f"<tr><td>{arch_name(label)}</td><td>{flops_text(budget)}</td>{cells}</tr>")
     return f"<table><tr><th>arm</th><th>budget</th>{head}</tr>{''.join(body)}</table>"
@@ -384,10 +384,12 @@ def frontier(fits: pd.DataFrame) -> list[str]:
     rows = fit_rows(fits, kind="pareto_hv_delta")
     if rows.empty:
         return ["No budget is shared by both arms, so no paired hypervolume difference is computed."]
-    rows = rows.assign(**{LABEL: "ebt-" + rows["variant"]}).sort_values("level")
+    rows = rows.sort_values("level")
+    rows = rows.assign(**{LABEL: "ebt-" + rows["variant"]},
+                       header="Δ hypervolume, utility level " + rows["level"].astype(int).astype(str))
     out = [_effect_count(rows, "hypervolume (EBT minus Transformer++)") + " Fronts are per seed, over shapes and "
            "non-oracle decodings; hypervolumes are averaged over seeds. Bold: the interval excludes 0.",
-           _effect_table(rows, "level", lambda level: f"Δ hypervolume, utility level {int(level)}")]
+           _effect_table(rows)]
     hv = fit_rows(fits, kind="pareto_hypervolume", parameter="hypervolume").drop_duplicates("level")
     refs = [f"level {int(r.level)}: {m.group(1)}" for r in hv.sort_values("level").itertuples()
             if (m := re.search(r"reference (\([^)]*\))", str(r.note)))]
@@ -413,7 +415,7 @@ def tradeoff(fits: pd.DataFrame) -> list[str]:
         decodings = ", ".join(f"{arch_name(r[LABEL])} {_esc(r['decoding'])}" for _, r in arms.iterrows())
         out += [_effect_count(net, "trade-off slope, model minus the null") + f" Decodings: {decodings}. "
                 "Positive: less trade-off than the null; bold: the interval excludes 0.",
-                _effect_table(net.assign(column="net trade-off slope"), "column", lambda c: c)]
+                _effect_table(net.assign(header="net trade-off slope"))]
     for label, grp in fit_rows(fits, kind="tradeoff_scaling", parameter="slope_per_ln_flops").groupby(LABEL):
         out.append(f"{arch_name(label)}: change of the net slope per e-fold of FLOPs: "
                    + (ci(grp.iloc[0]) if np.isfinite(grp.iloc[0].estimate) else _esc(grp.iloc[0].note)) + ".")
@@ -425,17 +427,18 @@ def thinking(fits: pd.DataFrame) -> list[str]:
     if effects.empty:
         return ["No EBT thinking settings were sampled."]
     order = {m: i for i, m in enumerate(MEASURES)}
-    effects = effects.assign(column=effects["metric"].map(lambda m: MEASURES.get(m, m)) + "|" + effects["decoding"],
-                             order=effects["metric"].map(lambda m: order.get(m, len(order)))
-                             ).sort_values(["order", "decoding"])
+    effects = effects.assign(
+        header=[f"Δ {_esc(MEASURES.get(m, m))}<br><span class=small>{_esc(d)}</span>"
+                for m, d in zip(effects["metric"], effects["decoding"])],
+        order=effects["metric"].map(lambda m: order.get(m, len(order))),
+    ).sort_values(["order", "decoding"])
     out = [_effect_count(effects, "correct rate, C and C_lc from thinking longer") + " Bold: the interval excludes 0.",
-           _effect_table(effects, "column", lambda c: "Δ {}<br><span class=small>{}</span>".format(
-               *map(_esc, c.split("|"))))]
+           _effect_table(effects)]
     shifts = fit_rows(fits, kind="error_shift")
     if len(shifts):
         out += [_effect_count(shifts, "each error type's share of answers") + " The change is "
                 f"{_esc(shifts['decoding'].iloc[0])}.",
-                _effect_table(shifts, "metric", lambda m: f"Δ {_esc(m)}")]
+                _effect_table(shifts.assign(header="Δ " + shifts["metric"].map(_esc)))]
     return out
 
 
@@ -543,7 +546,7 @@ def findings_html(fits: pd.DataFrame, tuning: pd.DataFrame | None = None,
                   figures: dict[str, str] | None = None) -> str:
     fits = fits if len(fits) else pd.DataFrame(columns=fits.columns)
     first, *rest = answer_sentences(fits)
-    answer = f"<p>{first}</p>{regime_table(fits)}" + "".join(f"<p>{s}</p>" for s in rest)
+    answer = _blocks([item for item in (first, regime_table(fits), *rest) if item])
     sections = [
         ("EBT − Transformer++: every paired comparison", paired_table(fits)),
         ("Does the EBT move the novelty–utility frontier?", _blocks(frontier(fits))),
