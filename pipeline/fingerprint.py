@@ -25,6 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# What workflow/scripts/sample.py runs only when its job has a scoring section (the
+# Transformer++'s reward tilt): an EBT's sample job passes these as `not_run`.
+SAMPLE_SCORER_CODE = ("creativity.task:scorer_for", "models.experiment:_reward_tilt")
 
 
 def _module_file(name: str, root: Path) -> Path | None:
@@ -99,7 +102,7 @@ def _annotations(node: ast.AST) -> set[int]:
     code (the project's modules defer them with `from __future__ import annotations`)."""
     roots = []
     for sub in ast.walk(node):
-        if isinstance(sub, ast.arg) or isinstance(sub, ast.AnnAssign):
+        if isinstance(sub, (ast.arg, ast.AnnAssign)):
             roots.append(sub.annotation)
         elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
             roots.append(sub.returns)

@@ -32,11 +32,18 @@ def write_config(workdir: Path, base: Path, **changes) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
-def run_snakemake(workdir: Path, *args, timeout=900) -> subprocess.CompletedProcess:
-    """Run snakemake on the repository's Snakefile with `workdir` as working directory."""
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_snakemake(workdir: Path, *args, timeout=900, repo: Path = REPO) -> subprocess.CompletedProcess:
+    """Run snakemake on `repo`'s Snakefile, with its packages, in working directory `workdir`."""
+    cmd = [SNAKEMAKE, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir), *args]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def copy_run(src: Path, dst: Path) -> None:
+    """A finished tiny run in a new directory: config, results and Snakemake's metadata."""
+    for name in ("config.yaml", "results", ".snakemake"):
+        (shutil.copytree if (src / name).is_dir() else shutil.copy2)(src / name, dst / name)
+    shutil.rmtree(dst / ".snakemake/log", ignore_errors=True)
 
 
 def default_model_config(**fields):

@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import REPO, SNAKEMAKE, TIMING_COLUMNS, read_table, run_snakemake, write_config
+from conftest import REPO, SNAKEMAKE, TIMING_COLUMNS, copy_run, read_table, run_snakemake, write_config
 
 from creativity.io import atomic_path, redirect_log
 
@@ -52,13 +52,6 @@ def assert_same_tables(expected_dir, workdir, names=TABLES):
         a = read_table(expected_dir, name).drop(columns=TIMING_COLUMNS, errors="ignore")
         b = read_table(workdir, name).drop(columns=TIMING_COLUMNS, errors="ignore")
         pd.testing.assert_frame_equal(a, b, obj=name)
-
-
-def copy_run(src, dst):
-    """A finished tiny run in a new directory: config, results and Snakemake's metadata."""
-    for name in ("config.yaml", "results", ".snakemake"):
-        (shutil.copytree if (src / name).is_dir() else shutil.copy2)(src / name, dst / name)
-    shutil.rmtree(dst / ".snakemake/log", ignore_errors=True)
 
 
 def in_run_dirs(workdir, name):

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from conftest import REPO
-from pipeline.fingerprint import code_version, traced_code
+from pipeline.fingerprint import SAMPLE_SCORER_CODE, code_version, traced_code
 
 
 def project(root: Path) -> None:
@@ -73,8 +73,9 @@ def test_what_a_job_provably_never_calls_and_annotations_are_not_its_code(tmp_pa
 
 
 def test_an_ebt_sample_job_runs_no_scorer_but_the_transformers_does():
-    scorer = ("creativity.task:scorer_for", "models.experiment:_reward_tilt")
-    tpp = {key.split(":")[0] for key in traced_code("workflow/scripts/sample.py", root=REPO) if not key.endswith(":<import>")}
-    ebt = {key.split(":")[0] for key in traced_code("workflow/scripts/sample.py", root=REPO, not_run=scorer)
-           if not key.endswith(":<import>")}
+    def modules(**kwargs):
+        return {key.split(":")[0] for key in traced_code("workflow/scripts/sample.py", root=REPO, **kwargs)
+                if not key.endswith(":<import>")}
+
+    tpp, ebt = modules(), modules(not_run=SAMPLE_SCORER_CODE)
     assert "creativity.scoring" in tpp and "creativity.scoring" not in ebt and "models.decoding" in ebt

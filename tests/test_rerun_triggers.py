@@ -2,24 +2,18 @@
 params or code an edit changes. Counts on the tiny grid: 3 architectures x 2 budgets x 1 shape
 x 1 seed, so 6 train and 6 sample batches (2 of them the Transformer++'s), 6 score jobs, and one
 tune_run per architecture."""
-import os
 import re
 import shutil
-import subprocess
 
 import pytest
-from conftest import REPO, SNAKEMAKE, write_config
-from test_faults import copy_run
+from conftest import REPO, copy_run, run_snakemake, write_config
 
-SOURCES = ("Snakefile", "workflow", "creativity", "models", "pipeline", "analysis")
+SOURCES = ("Snakefile", "config.yaml", "workflow", "creativity", "models", "pipeline", "analysis")
 
 
 def planned_jobs(repo, workdir) -> dict[str, int]:
     """Rule -> job count of a dry run of `repo`'s Snakefile (its own packages) in `workdir`."""
-    cmd = [SNAKEMAKE, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir),
-           "--cores", "1", "-n", "--quiet", "rules"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(repo)})
+    result = run_snakemake(workdir, "--cores", "1", "-n", "--quiet", "rules", timeout=300, repo=repo)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     if "Nothing to be done" in out:
@@ -33,12 +27,12 @@ def finished(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("triggers")
     repo, workdir = root / "repo", root / "work"
     repo.mkdir()
-    for name in SOURCES:
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(
-            REPO / name, repo / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                         if (REPO / name).is_dir() else {}))
-    shutil.copy2(REPO / "config.yaml", repo / "config.yaml")
     workdir.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, repo / name)
     copy_run(tiny_run, workdir)
     return repo, workdir
 

@@ -18,9 +18,9 @@ def scoring_section(wildcards) -> dict:
 
 # Without a scoring section the script builds no scorer, so an EBT job runs none of the
 # scorer's code: editing creativity/scoring.py resamples only the Transformer++.
-SCORER_CODE = ("creativity.task:scorer_for", "models.experiment:_reward_tilt")
 SAMPLE_CODE = {
-    family: fingerprint.code_version("workflow/scripts/sample.py", not_run=() if family == TPP_FAMILY else SCORER_CODE)
+    family: fingerprint.code_version(
+        "workflow/scripts/sample.py", not_run=() if family == TPP_FAMILY else fingerprint.SAMPLE_SCORER_CODE)
     for family in {arch.family for arch in ARCHITECTURES.values()}
 }
 
